@@ -1,0 +1,1 @@
+"""spiree.mlir_passes."""

@@ -1,0 +1,76 @@
+"""Stage `compile`: MLIR (bytecode) -> IREE `.vmfb` for a target.
+
+Runs the `iree-compile` of the installed `iree-base-compiler` with the target's flags plus
+spiree's dense-build flags. On failure the input is kept in a repro directory and the error
+carries IREE's diagnostics and the exact command to rerun.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..targets import Target
+from .errors import CompileError
+from .ir_module import MlirModule
+
+log = logging.getLogger(__name__)
+
+# spiree's dense build: NCHW convs rewritten to channels-last, 1x1 convs to matmuls. On this
+# machine MobileNet-v1 runs ~2x faster than with IREE's defaults (see docs/pipeline.md).
+DENSE_FLAGS: tuple[str, ...] = (
+    "--iree-preprocessing-pass-pipeline=builtin.module(util.func("
+    "iree-preprocessing-convert-conv-to-channels-last,"
+    "iree-preprocessing-convert-1x1-filter-conv2d-to-matmul))",
+)
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    extra_flags: tuple[str, ...] = ()
+    # Dense-build preprocessing flags (DENSE_FLAGS); empty tuple = IREE defaults.
+    dense_flags: tuple[str, ...] = DENSE_FLAGS
+
+
+def iree_compile_tool() -> str:
+    from iree.compiler.tools.binaries import find_tool
+
+    return find_tool("iree-compile")
+
+
+def compile_flags(target: Target, options: CompileOptions = CompileOptions()) -> list[str]:
+    return [*target.iree_flags(), *options.dense_flags, *options.extra_flags]
+
+
+def compile_module(module: MlirModule, target: Target, options: CompileOptions = CompileOptions(),
+                   *, stage: str = "compile") -> bytes:
+    """Compile to a vmfb; returns its bytes."""
+    flags = compile_flags(target, options)
+    with tempfile.TemporaryDirectory(prefix="spiree-compile-") as tmp:
+        src = Path(tmp) / "input.mlirbc"
+        out = Path(tmp) / "out.vmfb"
+        src.write_bytes(module.bytecode)
+        cmd = [iree_compile_tool(), str(src), *flags, "-o", str(out)]
+        log.debug("running %s", shlex.join(cmd))
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise _compile_error(proc, module, flags, stage, target)
+        return out.read_bytes()
+
+
+def _compile_error(proc, module: MlirModule, flags: list[str], stage: str, target: Target) -> CompileError:
+    repro_dir = Path(tempfile.mkdtemp(prefix="spiree-repro-"))
+    src = repro_dir / "input.mlirbc"
+    src.write_bytes(module.bytecode)
+    cmd = shlex.join(["iree-compile", str(src), *flags, "-o", str(repro_dir / "out.vmfb")])
+    (repro_dir / "command.sh").write_text(cmd + "\n")
+    (repro_dir / "stderr.txt").write_text(proc.stderr)
+    diag = next((l.strip() for l in proc.stderr.splitlines() if "error:" in l), proc.stderr.strip()[-300:])
+    return CompileError(
+        f"IREE failed at stage {stage!r} for target {target.name!r}: {diag} "
+        f"(repro kept in {repro_dir}; rerun with: {cmd})"
+    )

@@ -1,0 +1,160 @@
+"""Stage `run`: execute a compiled artifact on numpy inputs.
+
+How an artifact runs is the target's `runner` field:
+- "in-process": `iree.runtime` in this Python process (the host target);
+- "qemu": the aarch64 `iree-run-module` (fetched from the aarch64 wheel of
+  `iree-base-runtime`) under `qemu-aarch64` on a non-arm64 machine, natively on arm64; arrays
+  pass through `.npy` files;
+- "wasm": not executable on this machine yet (see README, "Targets").
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..targets import Target, fetch_tools
+from .errors import RunError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "TensorSpec":
+        return cls(d["name"], tuple(d["shape"]), d["dtype"])
+
+
+def check_inputs(arrays: Sequence[np.ndarray], specs: Sequence[TensorSpec]) -> list[np.ndarray]:
+    """Validate inputs against the manifest's signature; one clear error for the first mismatch."""
+    if len(arrays) != len(specs):
+        raise RunError(
+            f"the model takes {len(specs)} input(s) "
+            f"({', '.join(f'{s.name}: {_fmt(s)}' for s in specs)}), got {len(arrays)}"
+        )
+    out = []
+    for a, s in zip(arrays, specs):
+        a = np.asarray(a)
+        if tuple(a.shape) != tuple(s.shape) or a.dtype != np.dtype(s.dtype):
+            raise RunError(
+                f"input {s.name!r} must be {_fmt(s)}, got {a.dtype}{list(a.shape)}: "
+                f"reshape/cast the array or recompile the model for this shape"
+            )
+        out.append(np.ascontiguousarray(a))
+    return out
+
+
+def _fmt(s: TensorSpec) -> str:
+    return f"{s.dtype}{list(s.shape)}"
+
+
+class InProcessRunner:
+    """iree.runtime on the local-sync device (one thread)."""
+
+    def __init__(self, vmfb: bytes, entry: str, device: str = "local-sync"):
+        import iree.runtime as rt
+
+        self._config = rt.Config(device)
+        try:
+            vm_module = rt.VmModule.copy_buffer(self._config.vm_instance, vmfb)
+        except Exception as e:
+            raise RunError(f"the .vmfb is not a valid IREE module ({_short(e)}): recompile it with `spiree compile`") from None
+        self._ctx = rt.SystemContext(config=self._config)
+        try:
+            self._ctx.add_vm_module(vm_module)
+        except Exception as e:
+            raise RunError(f"IREE could not load the module on this CPU ({_short(e)}): compile it for --target host") from None
+        self._fn = self._ctx.modules[vm_module.name][entry]
+
+    def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        result = self._fn(*arrays)
+        results = result if isinstance(result, (list, tuple)) else [result]
+        return [np.asarray(r.to_host() if hasattr(r, "to_host") else r) for r in results]
+
+
+class RunModuleToolRunner:
+    """`iree-run-module` as a subprocess (under qemu-user when the CPU differs)."""
+
+    def __init__(self, vmfb: bytes, entry: str, target: Target):
+        self._vmfb = vmfb
+        self._entry = entry
+        self._prefix = tool_command_prefix(target)
+
+    def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        with tempfile.TemporaryDirectory(prefix="spiree-run-") as tmp:
+            tmpd = Path(tmp)
+            (tmpd / "model.vmfb").write_bytes(self._vmfb)
+            cmd = [*self._prefix, f"--module={tmpd / 'model.vmfb'}", "--device=local-sync",
+                   f"--function={self._entry}"]
+            for i, a in enumerate(arrays):
+                np.save(tmpd / f"in{i}.npy", a)
+                cmd.append(f"--input=@{tmpd / f'in{i}.npy'}")
+            # The number of outputs is not known here; iree-run-module writes each --output in order.
+            cmd += [f"--output=@{tmpd / 'out0.npy'}"]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                msg = next((l for l in proc.stderr.splitlines() if l.strip()), "no message")
+                raise RunError(f"iree-run-module failed: {msg.strip()[:400]}")
+            return [np.load(tmpd / "out0.npy")]
+
+
+def tool_command_prefix(target: Target, tool: str = "iree-run-module") -> list[str]:
+    """The command that runs an IREE runtime tool for `target` on this machine."""
+    if target.is_native:
+        from iree.runtime import _binding  # noqa: F401  (ensures the runtime is installed)
+        found = shutil.which(tool)
+        if not found:
+            raise RunError(f"{tool} not found on PATH: install iree-base-runtime")
+        return [found]
+    if target.arch != "aarch64":
+        raise RunError(f"no way to execute {target.name} artifacts on this machine")
+    qemu = shutil.which("qemu-aarch64") or shutil.which("qemu-aarch64-static")
+    if not qemu:
+        raise RunError(
+            "qemu-aarch64 is not installed, so arm64 artifacts cannot run on this x86 machine: "
+            "run scripts/setup.sh (installs qemu-user and the arm64 cross libc)"
+        )
+    if not os.path.isdir(fetch_tools.QEMU_SYSROOT):
+        raise RunError(
+            f"the arm64 libc ({fetch_tools.QEMU_SYSROOT}) is missing: run scripts/setup.sh "
+            f"(installs libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross)"
+        )
+    tool_path = fetch_tools.tools_dir() / tool
+    if not tool_path.is_file():
+        try:
+            fetch_tools.fetch()
+        except RuntimeError as e:
+            raise RunError(f"{e}; or run scripts/setup.sh") from None
+    return [qemu, "-L", fetch_tools.QEMU_SYSROOT, str(tool_path)]
+
+
+def make_runner(vmfb: bytes, entry: str, target: Target):
+    if target.runner == "in-process" or (target.runner == "qemu" and target.is_native):
+        return InProcessRunner(vmfb, entry)
+    if target.runner == "qemu":
+        return RunModuleToolRunner(vmfb, entry, target)
+    raise RunError(
+        f"artifacts for target {target.name!r} cannot be executed on this machine yet "
+        f"(the host IREE runtime has no loader for {target.executable_format} executables); "
+        f"run it in a browser with IREE's web runtime, or compile for --target host/arm64"
+    )
+
+
+def _short(e: Exception) -> str:
+    s = str(e).strip().splitlines()
+    return s[0][:300] if s else type(e).__name__

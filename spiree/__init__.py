@@ -1,0 +1,1 @@
+"""spiree: compile group-sparse pruned CNNs for arm64 and wasm32 with IREE."""
