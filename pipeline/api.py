@@ -1,0 +1,88 @@
+"""The Python API: `spiree.compile(...) -> Artifact`, `spiree.load(...) -> CompiledModel`."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from torch import nn
+
+from ..models.registry import LoadedModel, ModelSpec, load_model, parse_model_source
+from ..targets import Target, get_target
+from .artifact import Artifact
+from .build import BuildOptions, build
+from .errors import ArtifactError
+from .runtime import TensorSpec, check_inputs, make_runner
+
+
+def compile(model: "str | nn.Module", example_inputs: Sequence[Any] | None = None, *,
+            target: "str | Target" = "host", options: dict[str, Any] | None = None,
+            weights: str | None = None, seed: int = 0,
+            emit_mlir: "str | os.PathLike | None" = None) -> Artifact:
+    """Compile a model for a target.
+
+    `model` is a registry name (`"mobilenet_v1"`), a `.pt2` path, `"package.module:factory"`,
+    or an `nn.Module` together with `example_inputs`.
+    """
+    loaded = as_loaded_model(model, example_inputs, options=options, weights=weights, seed=seed)
+    return build(loaded, target, options=BuildOptions(emit_mlir=Path(emit_mlir) if emit_mlir else None))
+
+
+def as_loaded_model(model, example_inputs=None, *, options=None, weights=None, seed=0) -> LoadedModel:
+    if isinstance(model, nn.Module):
+        if example_inputs is None:
+            raise ValueError("compiling an nn.Module needs example_inputs (a tuple of tensors)")
+        import torch
+
+        inputs = tuple(torch.as_tensor(x) for x in (example_inputs if isinstance(example_inputs, (tuple, list)) else (example_inputs,)))
+        return LoadedModel(ModelSpec("module", type(model).__qualname__, {}, None, seed), model.eval(), inputs)
+    return load_model(parse_model_source(str(model), options=options, weights=weights, seed=seed))
+
+
+class CompiledModel:
+    """A loaded artifact: call it with numpy arrays, get numpy arrays back."""
+
+    def __init__(self, vmfb: bytes, target: Target, entry: str = "main",
+                 inputs: list[TensorSpec] | None = None, outputs: list[TensorSpec] | None = None):
+        self.target = target
+        self.entry = entry
+        self.inputs = inputs
+        self.outputs = outputs
+        self._runner = make_runner(vmfb, entry, target)
+
+    def __call__(self, *arrays: np.ndarray):
+        if self.inputs is not None:
+            arrays = tuple(check_inputs(arrays, self.inputs))
+        results = self._runner(*arrays)
+        return results[0] if len(results) == 1 else results
+
+
+def load(artifact: "str | os.PathLike | bytes | Artifact", *, target: "str | Target | None" = None) -> CompiledModel:
+    """Load a compiled model for execution on this machine.
+
+    `artifact` is a `.vmfb` path (its `.json` manifest beside it), an `Artifact`, or raw vmfb
+    bytes (then `target` is required and inputs are not validated)."""
+    if isinstance(artifact, (bytes, bytearray)):
+        if target is None:
+            raise ValueError("load(bytes) needs target=...: the raw vmfb does not say which target it is for")
+        t = get_target(target)
+        _check_vmfb_target(bytes(artifact), t)
+        return CompiledModel(bytes(artifact), t)
+    if not isinstance(artifact, Artifact):
+        artifact = Artifact.load(artifact)
+    built_for = artifact.target
+    if target is not None and get_target(target).name != built_for.name:
+        raise ArtifactError(
+            f"this artifact was compiled for target {built_for.name!r}, not {get_target(target).name!r}: "
+            f"run it with --target {built_for.name} or recompile with --target {get_target(target).name}"
+        )
+    return CompiledModel(artifact.vmfb, built_for, artifact.entry, artifact.inputs, artifact.outputs)
+
+
+def _check_vmfb_target(vmfb: bytes, target: Target) -> None:
+    if target.executable_format.encode() not in vmfb:
+        raise ArtifactError(
+            f"this vmfb contains no {target.executable_format} executable, so it was not compiled "
+            f"for target {target.name!r}: recompile it with --target {target.name}"
+        )

@@ -1,0 +1,115 @@
+"""The pipeline, top to bottom: model -> (prune) -> fold BatchNorm -> export -> MLIR passes ->
+IREE compile -> Artifact.
+
+Each stage is a function in its own module with a typed input and output; `build` runs them in
+order, logs one progress line per stage with its time, and with `emit_mlir` saves the IR after
+each MLIR stage.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import mlir_passes
+from ..models.registry import LoadedModel
+from ..targets import Target, get_target
+from .artifact import MANIFEST_FORMAT, Artifact
+from .compile import CompileOptions, compile_flags, compile_module
+from .export import export, fold_batchnorm
+from .inspect import layer_table, parameter_count
+from .ir_module import MlirModule
+from .runtime import TensorSpec
+
+log = logging.getLogger("spiree")
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    emit_mlir: Path | None = None
+    compile: CompileOptions = field(default_factory=CompileOptions)
+
+
+@contextlib.contextmanager
+def _stage(name: str, what: str):
+    log.info("%s: %s ...", name, what)
+    t0 = time.perf_counter()
+    yield
+    log.info("%s: done in %.1f s", name, time.perf_counter() - t0)
+
+
+def build(model: LoadedModel, target: "str | Target", *, options: BuildOptions = BuildOptions()) -> Artifact:
+    target = get_target(target)
+    dumps: list[MlirModule] = []
+
+    with _stage("fold", "folding BatchNorm into convolutions"):
+        module = fold_batchnorm(model.module)
+        with torch.no_grad():
+            outputs = module(*model.example_inputs)
+
+    with _stage("export", "torch.export + torch-mlir to linalg-on-tensors"):
+        ir = export(module, model.example_inputs)
+        dumps.append(ir)
+
+    with _stage("passes", f"{len(mlir_passes.PIPELINE)} spiree MLIR pass(es)"):
+        ir, pass_report = run_passes(ir, target)
+        dumps.append(ir)
+
+    if options.emit_mlir:
+        for i, m in enumerate(dumps):
+            log.info("emit-mlir: wrote %s", m.save(Path(options.emit_mlir), i))
+
+    with _stage("compile", f"iree-compile for {target.name} ({target.triple})"):
+        vmfb = compile_module(ir, target, options.compile)
+
+    manifest = _manifest(model, module, outputs, target, options, pass_report)
+    return Artifact(vmfb, manifest)
+
+
+def run_passes(ir: MlirModule, target: Target) -> tuple[MlirModule, list[dict[str, Any]]]:
+    """Stage `passes`: spiree's MLIR passes (mlir_passes.PIPELINE) on the exported IR."""
+    options = mlir_passes.PassOptions(target=target)
+    if not mlir_passes.PIPELINE:
+        return MlirModule(ir.bytecode, "passes"), options.report
+    module = ir.parse()
+    mlir_passes.run_pipeline(module, options)
+    return MlirModule.from_module(module, "passes"), options.report
+
+
+def _manifest(model: LoadedModel, module, outputs, target: Target, options: BuildOptions,
+              pass_report) -> dict[str, Any]:
+    outputs = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
+    layers = layer_table(module, model.example_inputs)
+    return {
+        "format": MANIFEST_FORMAT,
+        "entry": "main",
+        "inputs": [TensorSpec(f"input{i}", tuple(x.shape), str(np.dtype(x.numpy().dtype))).to_json()
+                   for i, x in enumerate(model.example_inputs)],
+        "outputs": [TensorSpec(f"output{i}", tuple(y.shape), str(np.dtype(y.numpy().dtype))).to_json()
+                    for i, y in enumerate(outputs)],
+        "target": target.name,
+        "triple": target.triple,
+        "cpu_features": target.cpu_features,
+        "executable_format": target.executable_format,
+        "compile_flags": compile_flags(target, options.compile),
+        "versions": {p: _version(p) for p in ("spiree", "iree-base-compiler", "iree-base-runtime", "torch", "torch-mlir")},
+        "model": model.spec.to_json(),
+        "parameters": parameter_count(model.module),
+        "macs": sum(l.macs for l in layers),
+        "layers": [l.to_json() for l in layers],
+        "passes": pass_report,
+    }
+
+
+def _version(pkg: str) -> str:
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return "unknown"

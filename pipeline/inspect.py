@@ -1,0 +1,114 @@
+"""Per-layer view of a model: op, shapes, multiply-adds, parameters, weight sparsity.
+
+Works on the `torch.export` graph, so registry models, factories and `.pt2` files are read the
+same way. Only convolutions and linear layers carry weights worth counting; their MACs are
+out_h * out_w * out_c * (in_c / groups) * kh * kw (times batch).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    name: str
+    op: str  # conv, dwconv, linear
+    kernel: str  # "3x3/2", "1x1", ""
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    weight_shape: tuple[int, ...]
+    macs: int
+    params: int
+    sparsity: float  # fraction of zero weights
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def exported_program(module: nn.Module, example_inputs) -> torch.export.ExportedProgram:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.export.export(module.eval(), tuple(example_inputs), strict=False)
+
+
+def parameter_count(module: nn.Module) -> int:
+    """All trainable parameters (BatchNorm's scale and shift included, as published)."""
+    return sum(p.numel() for p in module.parameters())
+
+
+def layer_table(module: nn.Module, example_inputs) -> list[LayerInfo]:
+    ep = exported_program(module, example_inputs)
+    sig = ep.graph_signature
+    params = {**sig.inputs_to_parameters, **sig.inputs_to_buffers}
+    state = ep.state_dict
+    layers: list[LayerInfo] = []
+
+    def tensor_of(node) -> torch.Tensor | None:
+        if node is None:
+            return None
+        key = params.get(node.name)
+        if key is not None:
+            return state[key]
+        key = sig.inputs_to_lifted_tensor_constants.get(node.name)
+        return ep.constants.get(key) if key is not None else None
+
+    for node in ep.graph.nodes:
+        if node.op != "call_function":
+            continue
+        if node.target in (torch.ops.aten.conv2d.default, torch.ops.aten.linear.default):
+            w = tensor_of(node.args[1])
+            if w is None:
+                continue
+            b = tensor_of(node.args[2]) if len(node.args) > 2 else None
+            in_shape = tuple(node.args[0].meta["val"].shape)
+            out_shape = tuple(node.meta["val"].shape)
+            if node.target == torch.ops.aten.linear.default:
+                op, kernel = "linear", ""
+                macs = w.numel() * (out_shape[0] if len(out_shape) > 1 else 1)
+            else:
+                stride = node.args[3][0] if len(node.args) > 3 else 1
+                groups = node.args[6] if len(node.args) > 6 else 1
+                kh, kw = w.shape[2], w.shape[3]
+                op = "dwconv" if groups > 1 and groups == in_shape[1] else "conv"
+                kernel = f"{kh}x{kw}" + (f"/{stride}" if stride != 1 else "")
+                macs = out_shape[0] * out_shape[2] * out_shape[3] * w.numel()
+            n = w.numel() + (b.numel() if b is not None else 0)
+            layers.append(LayerInfo(
+                name=_module_path(node), op=op, kernel=kernel, in_shape=in_shape,
+                out_shape=out_shape, weight_shape=tuple(w.shape), macs=int(macs), params=int(n),
+                sparsity=float((w == 0).sum()) / w.numel(),
+            ))
+    return layers
+
+
+def _module_path(node) -> str:
+    stack = node.meta.get("nn_module_stack")
+    if stack:
+        path = list(stack.values())[-1][0]
+        if path:
+            return path.replace("L['self'].", "").replace("L__self__.", "")
+    return node.name
+
+
+def format_table(layers: list[LayerInfo]) -> str:
+    rows = [("layer", "op", "weight", "output", "MACs", "params", "sparsity")]
+    for l in layers:
+        rows.append((
+            l.name, f"{l.op} {l.kernel}".strip(), "x".join(map(str, l.weight_shape)),
+            "x".join(map(str, l.out_shape)), f"{l.macs / 1e6:.2f}M", f"{l.params:,}",
+            f"{l.sparsity:.1%}",
+        ))
+    total_macs = sum(l.macs for l in layers)
+    total_params = sum(l.params for l in layers)
+    rows.append(("total", "", "", "", f"{total_macs / 1e6:.1f}M", f"{total_params:,}", ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for i, r in enumerate(rows):
+        lines.append("  ".join(c.ljust(w) if j < 4 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))))
+        if i == 0 or i == len(rows) - 2:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)

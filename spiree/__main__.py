@@ -1,0 +1,5 @@
+import sys
+
+from spiree.cli import main
+
+sys.exit(main())

@@ -1,0 +1,212 @@
+"""The `spiree` command line: compile, run, inspect, targets.
+
+Exit codes: 0 ok, 1 failure (one `spiree: error: ...` line), 2 usage error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("spiree")
+
+
+def _model_options(args) -> dict:
+    opts = {}
+    for key in ("width", "resolution", "num_classes", "batch"):
+        v = getattr(args, key, None)
+        if v is not None:
+            opts[key] = v
+    return opts
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="registry name (see `spiree inspect --list`), a .pt2 file, or package.module:factory")
+    p.add_argument("--width", type=float, help="width multiplier (registry models)")
+    p.add_argument("--resolution", type=int, help="input resolution (registry models)")
+    p.add_argument("--num-classes", type=int, help="classifier outputs (registry models)")
+    p.add_argument("--batch", type=int, help="batch size of the compiled entry point (registry models)")
+    p.add_argument("--weights", help="state_dict file (torch.save); default: random weights")
+    p.add_argument("--seed", type=int, default=0, help="seed for random weights and inputs (default 0)")
+
+
+def cmd_targets(args) -> int:
+    from spiree.targets import TARGETS
+
+    rows = [("name", "triple", "features", "f32 lanes", "runs here via", "description")]
+    for t in TARGETS.values():
+        how = {"in-process": "iree.runtime", "qemu": "native" if t.is_native else "qemu-aarch64",
+               "wasm": "not yet (browser)"}[t.runner]
+        rows.append((t.name, t.triple, t.cpu_features, str(t.vector_f32_lanes), how, t.description))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    return 0
+
+
+def cmd_compile(args) -> int:
+    from spiree.pipeline.api import as_loaded_model
+    from spiree.pipeline.build import BuildOptions, build
+    from spiree.targets import get_target
+
+    target = get_target(args.target)
+    out = Path(args.output)
+    if out.suffix != ".vmfb":
+        raise ValueError(f"output must end in .vmfb, got {out}: pass -o NAME.vmfb")
+    t0 = time.perf_counter()
+    loaded = as_loaded_model(args.model, options=_model_options(args), weights=args.weights, seed=args.seed)
+    artifact = build(loaded, target, options=BuildOptions(emit_mlir=Path(args.emit_mlir) if args.emit_mlir else None))
+    artifact.save(out)
+    m = artifact.manifest
+    print(f"wrote {out} ({len(artifact.vmfb) / 1e6:.1f} MB, target {target.name}, "
+          f"{m['macs'] / 1e6:.1f}M MACs, {m['parameters']:,} parameters) and {out.with_suffix('.json')} "
+          f"in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from spiree.pipeline.api import load
+    from spiree.pipeline.artifact import Artifact
+    from spiree.pipeline.errors import RunError
+
+    artifact = Artifact.load(args.artifact)
+    model = load(artifact, target=args.target)
+    if args.input:
+        try:
+            inputs = [np.load(p) for p in args.input]
+        except (OSError, ValueError) as e:
+            raise RunError(f"cannot read input {args.input}: {e}; pass .npy files written by numpy.save") from None
+    else:
+        inputs = [_random_input(s, artifact.manifest["model"].get("seed", 0)) for s in artifact.inputs]
+    log.info("run: executing %s on target %s ...", Path(args.artifact).name, model.target.name)
+    t0 = time.perf_counter()
+    y = model(*inputs)
+    log.info("run: done in %.2f s", time.perf_counter() - t0)
+    outputs = y if isinstance(y, list) else [y]
+    for i, o in enumerate(outputs):
+        print(f"output{i}: {o.dtype}{list(o.shape)}" + (f", top-5 {_topk(o, 5)}" if o.ndim == 2 else ""))
+    if args.output:
+        np.save(args.output, outputs[0])
+        print(f"wrote {args.output}")
+    if args.check:
+        return _check(artifact, inputs, outputs, atol=args.atol)
+    return 0
+
+
+def _random_input(spec, seed: int) -> np.ndarray:
+    import torch
+
+    gen = torch.Generator().manual_seed(seed + 1)
+    return torch.randn(*spec.shape, generator=gen).numpy().astype(spec.dtype)
+
+
+def _topk(o: np.ndarray, k: int) -> list[int]:
+    return [int(i) for i in np.argsort(-o[0], kind="stable")[:k]]
+
+
+def _check(artifact, inputs, outputs, *, atol: float) -> int:
+    from spiree.pipeline.reference import reference_outputs
+
+    log.info("check: rebuilding the PyTorch reference from the manifest ...")
+    refs = reference_outputs(artifact.manifest, inputs)
+    ok = True
+    for i, (o, r) in enumerate(zip(outputs, refs)):
+        err = float(np.max(np.abs(o - r))) if o.size else 0.0
+        rel = err / max(float(np.max(np.abs(r))), 1e-30)
+        line = f"check output{i}: max abs error {err:.3g} (tolerance {atol:g}), max rel error {rel:.3g}"
+        if o.ndim == 2:
+            top1 = all(_topk(o[b:b + 1], 1) == _topk(r[b:b + 1], 1) for b in range(o.shape[0]))
+            top5 = all(_topk(o[b:b + 1], 5) == _topk(r[b:b + 1], 5) for b in range(o.shape[0]))
+            line += f", top-1 {'agrees' if top1 else 'DIFFERS'}, top-5 {'identical' if top5 else 'DIFFERS'}"
+            ok &= top5
+        ok &= err <= atol
+        print(line)
+    print("check: PASSED" if ok else "check: FAILED (outputs differ from PyTorch beyond the tolerance)")
+    return 0 if ok else 1
+
+
+def cmd_inspect(args) -> int:
+    from spiree.pipeline.inspect import format_table, LayerInfo
+
+    if args.model.endswith(".vmfb"):
+        from spiree.pipeline.artifact import Artifact
+
+        a = Artifact.load(args.model)
+        m = a.manifest
+        print(f"artifact {args.model}: target {m['target']} ({m['triple']}), entry @{m['entry']}, "
+              f"{len(a.vmfb) / 1e6:.1f} MB")
+        print("inputs:  " + ", ".join(f"{s.name} {s.dtype}{list(s.shape)}" for s in a.inputs))
+        print("outputs: " + ", ".join(f"{s.name} {s.dtype}{list(s.shape)}" for s in a.outputs))
+        print(f"model: {m['model']['kind']} {m['model']['source']}; versions: "
+              + ", ".join(f"{k} {v}" for k, v in m["versions"].items()))
+        layers = [LayerInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in l.items()}) for l in m["layers"]]
+    else:
+        from spiree.pipeline.api import as_loaded_model
+        from spiree.pipeline.inspect import layer_table, parameter_count
+
+        loaded = as_loaded_model(args.model, options=_model_options(args), weights=args.weights, seed=args.seed)
+        layers = layer_table(loaded.module, loaded.example_inputs)
+        print(f"model {loaded.spec.display_name}: input "
+              + ", ".join(f"{list(x.shape)}" for x in loaded.example_inputs))
+        print(f"{sum(l.macs for l in layers) / 1e6:.1f}M multiply-adds, "
+              f"{parameter_count(loaded.module):,} parameters (BatchNorm included)")
+    print(format_table(layers))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="spiree", description="Compile pruned PyTorch CNNs with IREE for arm64 and wasm32.")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    c = sub.add_parser("compile", help="compile a model to a .vmfb (+ .json manifest)")
+    _add_model_args(c)
+    c.add_argument("--target", default="host", help="target name (see `spiree targets`; default host)")
+    c.add_argument("-o", "--output", required=True, help="output .vmfb path")
+    c.add_argument("--emit-mlir", metavar="DIR", help="save the IR after each MLIR stage into DIR")
+    c.set_defaults(func=cmd_compile)
+
+    r = sub.add_parser("run", help="run a compiled artifact (numpy .npy in/out)")
+    r.add_argument("artifact", help="a .vmfb written by `spiree compile` (its .json beside it)")
+    r.add_argument("--target", help="target to run on (default: the one in the manifest)")
+    r.add_argument("--input", action="append", help=".npy input (repeat for several); default: seeded random")
+    r.add_argument("--output", help="write the first output to this .npy")
+    r.add_argument("--check", action="store_true", help="compare against PyTorch; exit 1 beyond tolerance")
+    r.add_argument("--atol", type=float, default=1e-4, help="absolute tolerance for --check (default 1e-4)")
+    r.set_defaults(func=cmd_run)
+
+    i = sub.add_parser("inspect", help="per-layer table of a model or an artifact")
+    _add_model_args(i)
+    i.set_defaults(func=cmd_inspect)
+
+    t = sub.add_parser("targets", help="list the compilation targets")
+    t.set_defaults(func=cmd_targets)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
+        format="[spiree] %(message)s", stream=sys.stderr,
+    )
+    from spiree.pipeline.errors import SpireeError
+
+    try:
+        return args.func(args)
+    except (SpireeError, ValueError) as e:
+        print(f"spiree: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("spiree: interrupted", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
