@@ -19,7 +19,7 @@ from .init import randomize_
 from .mobilenet_v1 import MobileNetV1
 from .tiny import TinyResidualCNN, TinySeparableCNN
 
-__all__ = ["ModelSpec", "LoadedModel", "REGISTRY", "load_model", "parse_model_source", "ModelError"]
+__all__ = ["eval_mode", "ModelSpec", "LoadedModel", "REGISTRY", "load_model", "parse_model_source", "ModelError"]
 
 
 class ModelError(ValueError):
@@ -122,8 +122,15 @@ def load_model(spec: ModelSpec) -> LoadedModel:
         raise ModelError(f"unknown model spec kind {spec.kind!r}")
     if spec.weights:
         _load_weights(module, spec.weights)
-    module.eval()
-    return LoadedModel(spec, module, inputs)
+    return LoadedModel(spec, eval_mode(module), inputs)
+
+
+def eval_mode(module: nn.Module) -> nn.Module:
+    """`module.eval()`; a module unlifted from a `.pt2` has its mode fixed at export already."""
+    try:
+        return module.eval()
+    except NotImplementedError:
+        return module
 
 
 def _from_registry(spec: ModelSpec) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:

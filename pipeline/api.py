@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 from torch import nn
 
-from ..models.registry import LoadedModel, ModelSpec, load_model, parse_model_source
+from ..models.registry import LoadedModel, eval_mode, ModelSpec, load_model, parse_model_source
 from ..targets import Target, get_target
 from .artifact import Artifact
 from .build import BuildOptions, build
@@ -36,7 +36,7 @@ def as_loaded_model(model, example_inputs=None, *, options=None, weights=None, s
         import torch
 
         inputs = tuple(torch.as_tensor(x) for x in (example_inputs if isinstance(example_inputs, (tuple, list)) else (example_inputs,)))
-        return LoadedModel(ModelSpec("module", type(model).__qualname__, {}, None, seed), model.eval(), inputs)
+        return LoadedModel(ModelSpec("module", type(model).__qualname__, {}, None, seed), eval_mode(model), inputs)
     return load_model(parse_model_source(str(model), options=options, weights=weights, seed=seed))
 
 

@@ -18,8 +18,10 @@ from torch import nn
 
 from torch_mlir import fx
 from torch_mlir import ir as tm_ir
-from torch_mlir.extras.fx_importer import FxImporterHooks
+from torch_mlir.dialects import torch as torch_dialect
+from torch_mlir.extras.fx_importer import FxImporter, FxImporterHooks
 
+from ..models.registry import eval_mode
 from .errors import ExportError
 from .ir_module import MlirModule
 
@@ -30,7 +32,7 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
     """A copy of `module` in eval mode with Conv+BatchNorm pairs folded (torch.fx fusion).
 
     Models torch.fx cannot trace are returned unfolded (IREE then fuses the scale/shift)."""
-    module = copy.deepcopy(module).eval()
+    module = eval_mode(copy.deepcopy(module))
     if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules()):
         return module
     try:
@@ -66,12 +68,12 @@ def _to_numpy(t: torch.Tensor) -> np.ndarray:
 
 
 _UNSUPPORTED_RE = re.compile(r"(?:failed to legalize operation|unsupported|not supported)[^']*'([\w.]+)'")
-_OPERATOR_RE = re.compile(r'torch\.operator\s+"([\w.]+)"')
+_OPERATOR_RE = re.compile(r'name = "([\w.]+)"')
 
 
 def export(module: nn.Module, example_inputs: tuple[torch.Tensor, ...]) -> MlirModule:
     """Export an eval-mode module to linalg-on-tensors MLIR."""
-    module = module.eval()
+    module = eval_mode(module)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -81,16 +83,27 @@ def export(module: nn.Module, example_inputs: tuple[torch.Tensor, ...]) -> MlirM
             f"torch.export could not trace the model ({type(e).__name__}: {_first_line(e)}); "
             f"make forward() traceable (no data-dependent Python control flow)"
         ) from None
+    context = tm_ir.Context()
+    torch_dialect.register_dialect(context)
+    diagnostics: list[str] = []
+
+    def keep(diag) -> bool:
+        diagnostics.append(str(diag.message))
+        return True  # handled: not printed to stderr
+
+    context.attach_diagnostic_handler(keep)
+    importer = FxImporter(context=context, hooks=_InlineWeights())
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            mlir = fx.export_and_import(program, output_type="linalg-on-tensors", hooks=_InlineWeights())
+            mlir = fx.export_and_import(program, output_type="linalg-on-tensors", fx_importer=importer)
     except Exception as e:
-        text = str(e)
+        text = "\n".join(diagnostics) or str(e)
         m = _OPERATOR_RE.search(text) or _UNSUPPORTED_RE.search(text)
-        what = f"operation {m.group(1)!r}" if m else "an operation"
+        what = f"the operation {m.group(1).removeprefix('torch.')!r}" if m else "an operation"
+        detail = diagnostics[0].splitlines()[0].split(": %")[0][:200] if diagnostics else _first_line(e)
         raise ExportError(
-            f"torch-mlir cannot lower {what} of this model to linalg ({_first_line(e)}); "
+            f"torch-mlir cannot lower {what} to linalg ({detail}); "
             f"replace it with supported ops or rewrite that layer"
         ) from None
     return MlirModule(_module_bytecode(mlir), "export")

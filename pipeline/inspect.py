@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from ..models.registry import eval_mode
+
 
 @dataclass(frozen=True)
 class LayerInfo:
@@ -32,7 +34,7 @@ class LayerInfo:
 def exported_program(module: nn.Module, example_inputs) -> torch.export.ExportedProgram:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return torch.export.export(module.eval(), tuple(example_inputs), strict=False)
+        return torch.export.export(eval_mode(module), tuple(example_inputs), strict=False)
 
 
 def parameter_count(module: nn.Module) -> int:
