@@ -15,12 +15,21 @@ from ..targets import Target
 @dataclass(frozen=True)
 class PassOptions:
     target: Target
+    # Layers whose weights are less sparse than this stay dense (measured crossover, see
+    # bench/sparse_vs_dense.py).
+    min_sparsity: float = 0.2
     # Per-layer decisions and findings the passes report back (filled in while they run).
     report: list[dict[str, Any]] = field(default_factory=list)
 
 
+def _pipeline() -> tuple:
+    from . import detect, materialize
+
+    return (detect, materialize)
+
+
 # The passes the pipeline runs, in order (modules with `run(module, options)`).
-PIPELINE: tuple = ()
+PIPELINE: tuple = _pipeline()
 
 
 def run_pipeline(module, options: PassOptions, passes=None) -> None:

@@ -30,6 +30,10 @@ class Target:
     # How an artifact runs on this machine: "in-process" (iree.runtime), "qemu" (aarch64 tools
     # under qemu-user when not on arm64), "wasm" (the wasm bridge, see docs/targets.md).
     runner: str
+    # clang flags that build spiree's C microkernels for this target's executables.
+    kernel_cflags: tuple[str, ...] = field(default=())
+    # SIMD registers available to a microkernel tile (accumulators + operands).
+    vector_registers: int = 16
     extra_flags: tuple[str, ...] = field(default=())
 
     def iree_flags(self) -> list[str]:
@@ -90,6 +94,8 @@ def _host_target() -> Target:
         executable_format=fmt,
         arch=arch,
         runner="in-process",
+        kernel_cflags=(f"--target={arch}-none-elf", "-march=native"),
+        vector_registers=32 if _host_f32_lanes() == 16 or arch == "aarch64" else 16,
     )
 
 
@@ -100,6 +106,8 @@ _ARM64_COMMON = dict(
     executable_format="embedded-elf-arm_64",
     arch="aarch64",
     runner="qemu",
+    kernel_cflags=("--target=aarch64-none-elf", "-march=armv8-a+simd"),
+    vector_registers=32,
 )
 
 TARGETS: dict[str, Target] = {
@@ -128,6 +136,8 @@ TARGETS: dict[str, Target] = {
             executable_format="system-wasm-wasm_32",
             arch="wasm32",
             runner="wasm",
+            kernel_cflags=("--target=wasm32-unknown-unknown", "-msimd128", "-fPIC"),
+            vector_registers=16,
         ),
     )
 }

@@ -1,0 +1,104 @@
+"""Pass `detect`: find group-sparse 1x1 convolutions and decide, per layer, sparse or dense.
+
+Matches `linalg.conv_2d_nchw_fchw` with a 1x1 kernel, unit strides and dilations, whose weight
+is an `arith.constant`; reads the weight's group pattern (mlir_passes/pattern.py) and annotates
+the op with the decision. It changes no computation.
+
+Before:
+    %w = arith.constant dense<...> : tensor<64x32x1x1xf32>          // 75% zeros, G=4 groups
+    %0 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>,
+           strides = dense<1> : vector<2xi64>}
+           ins(%x, %w : tensor<1x32x8x8xf32>, tensor<64x32x1x1xf32>) outs(%b : ...) -> ...
+After:
+    %0 = linalg.conv_2d_nchw_fchw {dilations = ..., strides = ...,
+           spiree.sparse = {balanced = true, density = 2.500000e-01 : f64, group = 4 : i64, k = 8 : i64}}
+           ins(...) outs(...) -> ...
+A layer that stays dense gets `spiree.dense = "<reason>"` instead (too dense for the sparse
+kernel to win, or no group structure).
+
+Left alone: strided, dilated or KxK convolutions, depthwise convolutions, weights that are not
+constants, matmuls (Linear layers).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import PassOptions
+from . import ir as mir
+from . import pattern
+
+CONV = "linalg.conv_2d_nchw_fchw"
+
+
+def constant_array(value) -> np.ndarray | None:
+    """The numpy value of an SSA value defined by `arith.constant` with dense elements."""
+    owner = value.owner
+    if not isinstance(owner, mir.Operation) and hasattr(owner, "operation"):
+        owner = owner.operation
+    if getattr(owner, "name", None) != "arith.constant":
+        return None
+    attr = owner.attributes["value"]
+    try:
+        dense = mir.DenseElementsAttr(attr)
+    except ValueError:
+        return None
+    if dense.is_splat:
+        return np.full(mir.RankedTensorType(dense.type).shape, np.array(dense.get_splat_value().value,
+                                                                       dtype=np.float32))
+    return np.array(dense, copy=True)
+
+
+def _ints(attr) -> list[int]:
+    return [int(v) for v in np.array(mir.DenseElementsAttr(attr))]
+
+
+def is_pointwise_conv(op) -> bool:
+    if op.name != CONV:
+        return False
+    w_type = mir.RankedTensorType(op.operands[1].type)
+    if list(w_type.shape[2:]) != [1, 1]:
+        return False
+    attrs = op.attributes
+    for key in ("strides", "dilations"):
+        if key in attrs and any(v != 1 for v in _ints(attrs[key])):
+            return False
+    return True
+
+
+def decide(pat: pattern.GroupPattern, options: PassOptions) -> tuple[bool, str]:
+    """Per-layer cost rule: the sparse kernel wins once enough weight is gone."""
+    if pat.sparsity < options.min_sparsity:
+        return False, f"sparsity {pat.sparsity:.2f} below {options.min_sparsity:.2f}: dense is faster"
+    return True, f"G={pat.group} K={pat.k} sparsity {pat.sparsity:.2f}"
+
+
+def pointwise_convs(module) -> list:
+    ops = []
+    for top in module.body.operations:
+        if top.operation.name != "func.func":
+            continue
+        for block in top.regions[0].blocks:
+            ops.extend(op.operation for op in block.operations if is_pointwise_conv(op.operation))
+    return ops
+
+
+def run(module, options: PassOptions) -> None:
+    with module.context:
+        for i, op in enumerate(pointwise_convs(module)):
+            w = constant_array(op.operands[1])
+            shape = list(mir.RankedTensorType(op.operands[1].type).shape)
+            entry = {"layer": i, "op": "conv1x1", "weight": shape}
+            if w is None:
+                op.attributes["spiree.dense"] = mir.StringAttr.get("weight is not a constant")
+                options.report.append({**entry, "decision": "dense", "reason": "weight is not a constant"})
+                continue
+            pat = pattern.detect(w)
+            sparse, reason = decide(pat, options)
+            entry.update(group=pat.group, k=pat.k, balanced=pat.balanced, sparsity=round(pat.sparsity, 4))
+            if sparse:
+                op.attributes["spiree.sparse"] = mir.Attribute.parse(
+                    f"{{group = {pat.group} : i64, k = {pat.k} : i64, "
+                    f"balanced = {str(pat.balanced).lower()}, density = {pat.density!r} : f64}}")
+            else:
+                op.attributes["spiree.dense"] = mir.StringAttr.get(reason)
+            options.report.append({**entry, "decision": "sparse" if sparse else "dense", "reason": reason})
