@@ -1,0 +1,93 @@
+"""One-shot pruning, as the pipeline's `prune` stage and `spiree prune` use it."""
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from ...mlir_passes import pattern
+from .rearrange import SpaceReport, rearrange_channels
+from .sparsifier import DEFAULT_MIN_POSITIONS, GroupSparsifier
+
+
+@dataclass(frozen=True)
+class PruneOptions:
+    """What to prune and how; recorded in the artifact manifest under "sparsity"."""
+
+    sparsity: float
+    group: int = 4
+    balanced: bool = True
+    rearrange: bool = False
+    ranking: str = "layer"
+    min_positions: int = DEFAULT_MIN_POSITIONS
+
+    def __post_init__(self):
+        pattern.check_sparsity(self.sparsity)
+        pattern.check_group(self.group)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "PruneOptions":
+        return cls(**d)
+
+
+@dataclass
+class PruneResult:
+    model: nn.Module
+    layers: list[dict[str, Any]]  # GroupSparsifier.report() rows
+    spaces: list[SpaceReport] = field(default_factory=list)  # rearrangement, when asked
+
+    @property
+    def energy_kept(self) -> float:
+        """Fraction of the pruned layers' squared weight magnitude that survives."""
+        return energy_kept(self.layers)
+
+    @property
+    def zeros(self) -> float:
+        n = sum(_numel(l["shape"]) for l in self.layers)
+        return sum(l["zeros"] * _numel(l["shape"]) for l in self.layers) / n if n else 0.0
+
+
+def prune(model: nn.Module, options: PruneOptions, *, config=None, inplace: bool = False) -> PruneResult:
+    """Rearrange channels (if asked), prune one-shot, squash: a plain model with the pattern."""
+    if not inplace:
+        model = copy.deepcopy(model)
+    sp = GroupSparsifier(sparsity=options.sparsity, group=options.group, balanced=options.balanced,
+                         ranking=options.ranking, min_positions=options.min_positions)
+    spaces: list[SpaceReport] = []
+    if options.rearrange:
+        layers = sp.select_layers(model, config)
+        model, spaces = rearrange_channels(
+            model, group={l.name: l.group for l in layers}, sparsity=options.sparsity,
+            layers=[l.name for l in layers], balanced=options.balanced, inplace=True)
+    model = sp.prepare(model, config, inplace=True)
+    sp.step()
+    rows = sp.report()
+    return PruneResult(sp.squash_mask(), rows, spaces)
+
+
+def prune_model(model: nn.Module, *, sparsity: float, group: int = 4, balanced: bool = True,
+                rearrange: bool = False, config=None, ranking: str = "layer",
+                inplace: bool = False) -> nn.Module:
+    """A pruned copy of `model` (the argument is untouched unless `inplace=True`)."""
+    return prune(model, PruneOptions(sparsity, group, balanced, rearrange, ranking),
+                 config=config, inplace=inplace).model
+
+
+def energy_kept(rows: list[dict[str, Any]]) -> float:
+    """Energy-weighted mean of the rows' "energy_kept" (needs "energy_total")."""
+    kept = sum(l["energy_kept"] * l.get("energy_total", 1.0) for l in rows)
+    total = sum(l.get("energy_total", 1.0) for l in rows)
+    return kept / total if total else 1.0
+
+
+def _numel(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= int(s)
+    return n
