@@ -148,3 +148,20 @@ def unpack(values: np.ndarray, indices: np.ndarray, c_out: int, positions: int) 
         for j in range(k):
             w[g * group:(g + 1) * group, int(indices[g, j])] += values[g, j]
     return w[:c_out]
+
+
+# The compiler's per-layer rule. Layer kinds, as the pruner and `spiree inspect` name them:
+# "conv1x1" (1x1, stride 1, no dilation, groups=1), "conv" (any other groups=1 convolution),
+# "linear", "dwconv" (depthwise, always dense).
+SPARSE_KINDS: tuple[str, ...] = ("conv1x1",)
+# Same default as `mlir_passes.PassOptions.min_sparsity` (the measured sparse/dense crossover).
+COMPILER_MIN_SPARSITY = 0.2
+
+
+def compiler_uses(kind: str, pat: GroupPattern | None, min_sparsity: float = COMPILER_MIN_SPARSITY) -> bool:
+    """True when spiree's sparse passes will compile this layer with the sparse kernel: its kind
+    is one the kernels cover (`SPARSE_KINDS`: today 1x1 stride-1 convolutions, which the `detect`
+    pass matches) and the pattern's sparsity (by kept sets, any G) is at least `min_sparsity`.
+    Everything else (depthwise, KxK, Linear, too dense) stays dense. The one place this rule
+    lives: the detect pass and `spiree inspect` both ask here."""
+    return pat is not None and kind in SPARSE_KINDS and pat.sparsity >= min_sparsity

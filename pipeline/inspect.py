@@ -1,4 +1,6 @@
-"""Per-layer view of a model: op, shapes, multiply-adds, parameters, weight sparsity.
+"""Per-layer view of a model: op, shapes, multiply-adds, parameters, weight sparsity, and the
+group-sparsity pattern (mlir_passes/pattern.py) each weight carries: G found, K, balanced,
+multiply-adds saved, and whether the compiler will use it (`pattern.compiler_uses`).
 
 Works on the `torch.export` graph, so registry models, factories and `.pt2` files are read the
 same way. Only convolutions and linear layers carry weights worth counting; their MACs are
@@ -12,6 +14,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from ..mlir_passes import pattern
 from ..models.registry import eval_mode
 
 
@@ -26,6 +29,12 @@ class LayerInfo:
     macs: int
     params: int
     sparsity: float  # fraction of zero weights
+    # The group pattern (conv with groups=1 and linear layers; 0 / "" when not applicable).
+    group: int = 0  # largest G in pattern.SUPPORTED_GROUPS that holds (0: dense or not covered)
+    k: int = 0  # positions kept per group (the largest K_g when unbalanced)
+    balanced: bool = True
+    macs_saved: int = 0  # multiply-adds the sparse kernel skips (0 when the compiler keeps it dense)
+    compiler: str = "dense"  # "sparse", "dense", "dense (depthwise)"
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -73,18 +82,54 @@ def layer_table(module: nn.Module, example_inputs) -> list[LayerInfo]:
                 macs = w.numel() * (out_shape[0] if len(out_shape) > 1 else 1)
             else:
                 stride = node.args[3][0] if len(node.args) > 3 else 1
+                dilation = node.args[5][0] if len(node.args) > 5 else 1
                 groups = node.args[6] if len(node.args) > 6 else 1
                 kh, kw = w.shape[2], w.shape[3]
                 op = "dwconv" if groups > 1 and groups == in_shape[1] else "conv"
                 kernel = f"{kh}x{kw}" + (f"/{stride}" if stride != 1 else "")
                 macs = out_shape[0] * out_shape[2] * out_shape[3] * w.numel()
             n = w.numel() + (b.numel() if b is not None else 0)
+            kind = layer_kind(op, tuple(w.shape), stride=1 if op == "linear" else stride,
+                              dilation=1 if op == "linear" else dilation,
+                              groups=1 if op == "linear" else groups)
             layers.append(LayerInfo(
                 name=_module_path(node), op=op, kernel=kernel, in_shape=in_shape,
                 out_shape=out_shape, weight_shape=tuple(w.shape), macs=int(macs), params=int(n),
                 sparsity=float((w == 0).sum()) / w.numel(),
+                **pattern_columns(kind, w.detach().numpy(), int(macs)),
             ))
     return layers
+
+
+def layer_kind(op: str, weight_shape: tuple[int, ...], *, stride: int = 1, dilation: int = 1,
+               groups: int = 1) -> str:
+    """The layer kind `pattern.compiler_uses` takes: conv1x1, conv, linear, dwconv, grouped."""
+    if op == "linear":
+        return "linear"
+    if op == "dwconv":
+        return "dwconv"
+    if groups != 1:
+        return "grouped"
+    if weight_shape[2:] == (1, 1) and stride == 1 and dilation == 1:
+        return "conv1x1"
+    return "conv"
+
+
+def pattern_columns(kind: str, weight, macs: int) -> dict:
+    """LayerInfo's pattern fields for one weight (numpy) of a layer of `kind`."""
+    if kind == "dwconv":
+        return {"compiler": "dense (depthwise)"}
+    if kind == "grouped":
+        return {"compiler": "dense (grouped)"}
+    pat = pattern.detect(weight)
+    if pat.sparsity == 0.0:
+        return {"compiler": "dense"}
+    sparse = pattern.compiler_uses(kind, pat)
+    return {
+        "group": pat.group, "k": pat.k, "balanced": pat.balanced,
+        "macs_saved": int(round(macs * pat.sparsity)) if sparse else 0,
+        "compiler": "sparse" if sparse else "dense",
+    }
 
 
 def _module_path(node) -> str:
@@ -97,20 +142,27 @@ def _module_path(node) -> str:
 
 
 def format_table(layers: list[LayerInfo]) -> str:
-    rows = [("layer", "op", "weight", "output", "MACs", "params", "sparsity")]
+    rows = [("layer", "op", "weight", "output", "MACs", "params", "sparsity", "G", "K", "balanced",
+             "MACs saved", "compiler")]
     for l in layers:
+        has = l.group > 0
         rows.append((
             l.name, f"{l.op} {l.kernel}".strip(), "x".join(map(str, l.weight_shape)),
             "x".join(map(str, l.out_shape)), f"{l.macs / 1e6:.2f}M", f"{l.params:,}",
-            f"{l.sparsity:.1%}",
+            f"{l.sparsity:.1%}", str(l.group) if has else "-", str(l.k) if has else "-",
+            ("yes" if l.balanced else "no") if has else "-",
+            f"{l.macs_saved / 1e6:.2f}M" if l.macs_saved else "-", l.compiler,
         ))
     total_macs = sum(l.macs for l in layers)
     total_params = sum(l.params for l in layers)
-    rows.append(("total", "", "", "", f"{total_macs / 1e6:.1f}M", f"{total_params:,}", ""))
+    saved = sum(l.macs_saved for l in layers)
+    rows.append(("total", "", "", "", f"{total_macs / 1e6:.1f}M", f"{total_params:,}", "", "", "", "",
+                 f"{saved / 1e6:.1f}M" if saved else "-", ""))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
     for i, r in enumerate(rows):
-        lines.append("  ".join(c.ljust(w) if j < 4 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))))
+        lines.append("  ".join(c.ljust(w) if j < 4 or j == len(r) - 1 else c.rjust(w)
+                               for j, (c, w) in enumerate(zip(r, widths))).rstrip())
         if i == 0 or i == len(rows) - 2:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
