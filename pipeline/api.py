@@ -19,14 +19,18 @@ from .runtime import TensorSpec, check_inputs, make_runner
 def compile(model: "str | nn.Module", example_inputs: Sequence[Any] | None = None, *,
             target: "str | Target" = "host", options: dict[str, Any] | None = None,
             weights: str | None = None, seed: int = 0,
-            emit_mlir: "str | os.PathLike | None" = None) -> Artifact:
+            emit_mlir: "str | os.PathLike | None" = None, sparsity: float | None = None,
+            group: int = 4, balanced: bool = True, rearrange: bool = False) -> Artifact:
     """Compile a model for a target.
 
     `model` is a registry name (`"mobilenet_v1"`), a `.pt2` path, `"package.module:factory"`,
-    or an `nn.Module` together with `example_inputs`.
+    or an `nn.Module` together with `example_inputs`. With `sparsity`, the model is first pruned
+    one-shot to that group-sparse pattern (G=`group`; see `spiree.pipeline.prune`).
     """
     loaded = as_loaded_model(model, example_inputs, options=options, weights=weights, seed=seed)
-    return build(loaded, target, options=BuildOptions(emit_mlir=Path(emit_mlir) if emit_mlir else None))
+    return build(loaded, target, options=BuildOptions(
+        emit_mlir=Path(emit_mlir) if emit_mlir else None, sparsity=sparsity, group=group,
+        balanced=balanced, rearrange=rearrange))
 
 
 def as_loaded_model(model, example_inputs=None, *, options=None, weights=None, seed=0) -> LoadedModel:

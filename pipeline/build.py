@@ -25,6 +25,7 @@ from .artifact import MANIFEST_FORMAT, Artifact
 from .compile import CompileOptions, compile_flags, compile_module
 from .export import export, fold_batchnorm
 from .inspect import layer_table, parameter_count
+from .prune import PruneOptions, prune
 from .ir_module import MlirModule
 from .runtime import TensorSpec
 
@@ -35,6 +36,17 @@ log = logging.getLogger("spiree")
 class BuildOptions:
     emit_mlir: Path | None = None
     compile: CompileOptions = field(default_factory=CompileOptions)
+    # Stage `prune`: one-shot group-sparse pruning before anything else (None: keep the weights).
+    sparsity: float | None = None
+    group: int = 4
+    balanced: bool = True
+    rearrange: bool = False
+
+    @property
+    def prune_options(self) -> PruneOptions | None:
+        if self.sparsity is None:
+            return None
+        return PruneOptions(self.sparsity, self.group, self.balanced, self.rearrange)
 
 
 @contextlib.contextmanager
@@ -48,9 +60,17 @@ def _stage(name: str, what: str):
 def build(model: LoadedModel, target: "str | Target", *, options: BuildOptions = BuildOptions()) -> Artifact:
     target = get_target(target)
     dumps: list[MlirModule] = []
+    module, pruned = model.module, None
+
+    if options.prune_options is not None:
+        po = options.prune_options
+        with _stage("prune", f"sparsity {po.sparsity:g}, G={po.group}"
+                    f"{', unbalanced' if not po.balanced else ''}{', rearranged' if po.rearrange else ''}"):
+            pruned = prune_stage(module, po)
+            module = pruned.model
 
     with _stage("fold", "folding BatchNorm into convolutions"):
-        module = fold_batchnorm(model.module)
+        module = fold_batchnorm(module)
         with torch.no_grad():
             outputs = module(*model.example_inputs)
 
@@ -70,7 +90,18 @@ def build(model: LoadedModel, target: "str | Target", *, options: BuildOptions =
         vmfb = compile_module(ir, target, options.compile)
 
     manifest = _manifest(model, module, outputs, target, options, pass_report)
+    manifest["sparsity"] = None if pruned is None else {
+        **options.prune_options.to_json(), "layers_pruned": len(pruned.layers),
+        "zeros": round(pruned.zeros, 6), "energy_kept": round(pruned.energy_kept, 6)}
     return Artifact(vmfb, manifest)
+
+
+def prune_stage(module: torch.nn.Module, options: PruneOptions):
+    """Stage `prune`: a pruned copy of the model (deterministic: same weights, same result)."""
+    result = prune(module, options)
+    log.info("prune: %d layer(s), %.1f%% of their weights zero, %.1f%% of their magnitude kept",
+             len(result.layers), 100 * result.zeros, 100 * result.energy_kept)
+    return result
 
 
 def run_passes(ir: MlirModule, target: Target) -> tuple[MlirModule, list[dict[str, Any]]]:

@@ -1,4 +1,6 @@
-"""The PyTorch reference for an artifact, rebuilt from its manifest's model spec."""
+"""The PyTorch reference for an artifact, rebuilt from its manifest's model spec (and pruned
+again with the manifest's "sparsity" options, when it was compiled with them: pruning is
+deterministic, so this is the same pruned model)."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -15,7 +17,12 @@ def reference_model(manifest: dict) -> torch.nn.Module:
     if spec.kind == "module":
         raise RunError("this artifact was compiled from an in-memory nn.Module, so --check cannot rebuild "
                        "it: compile from a registry name, .pt2 file or factory to use --check")
-    return load_model(spec).module
+    module = load_model(spec).module
+    if manifest.get("sparsity"):
+        from .prune import PruneOptions, prune
+
+        module = prune(module, PruneOptions.from_json(manifest["sparsity"]), inplace=True).model
+    return module
 
 
 def reference_outputs(manifest: dict, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:

@@ -35,6 +35,29 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for random weights and inputs (default 0)")
 
 
+def _add_prune_args(p: argparse.ArgumentParser, *, required: bool) -> None:
+    p.add_argument("--sparsity", type=float, required=required,
+                   help="fraction of weights to remove from each pruned layer, in [0, 1)"
+                   + ("" if required else "; prunes one-shot before compiling"))
+    p.add_argument("--group", type=int, help="G: output channels sharing one set of positions, 1/2/4/8 (default 4)")
+    p.add_argument("--unbalanced", action="store_true", help="let groups keep different numbers of positions")
+    p.add_argument("--rearrange", action="store_true",
+                   help="permute channels first so similar channels share a group (same function)")
+
+
+def _prune_options(args):
+    from spiree.pipeline.prune import PruneOptions
+
+    if args.sparsity is None:
+        given = [f for f, v in (("--group", args.group is not None), ("--unbalanced", args.unbalanced),
+                                ("--rearrange", args.rearrange)) if v]
+        if given:
+            raise ValueError(f"{', '.join(given)} only {'applies' if len(given) == 1 else 'apply'} when pruning: add --sparsity S (e.g. 0.7)")
+        return None
+    return PruneOptions(args.sparsity, 4 if args.group is None else args.group, not args.unbalanced,
+                        args.rearrange, ranking=getattr(args, "ranking", "layer"))
+
+
 def cmd_targets(args) -> int:
     from spiree.targets import TARGETS
 
@@ -59,8 +82,12 @@ def cmd_compile(args) -> int:
     if out.suffix != ".vmfb":
         raise ValueError(f"output must end in .vmfb, got {out}: pass -o NAME.vmfb")
     t0 = time.perf_counter()
+    po = _prune_options(args)
     loaded = as_loaded_model(args.model, options=_model_options(args), weights=args.weights, seed=args.seed)
-    artifact = build(loaded, target, options=BuildOptions(emit_mlir=Path(args.emit_mlir) if args.emit_mlir else None))
+    artifact = build(loaded, target, options=BuildOptions(
+        emit_mlir=Path(args.emit_mlir) if args.emit_mlir else None,
+        **({} if po is None else dict(sparsity=po.sparsity, group=po.group, balanced=po.balanced,
+                                      rearrange=po.rearrange))))
     artifact.save(out)
     m = artifact.manifest
     print(f"wrote {out} ({len(artifact.vmfb) / 1e6:.1f} MB, target {target.name}, "
@@ -130,6 +157,50 @@ def _check(artifact, inputs, outputs, *, atol: float) -> int:
     return 0 if ok else 1
 
 
+def cmd_prune(args) -> int:
+    import dataclasses
+    import os
+    import tempfile
+    import warnings
+
+    import torch
+
+    from spiree.models.registry import eval_mode
+    from spiree.pipeline.api import as_loaded_model
+    from spiree.pipeline.prune import prune
+
+    out = Path(args.output)
+    if out.suffix != ".pt2":
+        raise ValueError(f"output must end in .pt2, got {out}: pass -o NAME.pt2")
+    po = _prune_options(args)
+    config = [n.strip() for n in args.layers.split(",") if n.strip()] if args.layers else None
+    loaded = as_loaded_model(args.model, options=_model_options(args), weights=args.weights, seed=args.seed)
+    t0 = time.perf_counter()
+    result = prune(loaded.module, po, config=config)
+    for l in result.layers:
+        log.info("prune: %-20s %-8s G=%d sparsity %.3f, %.1f%% of its magnitude kept", l["name"], l["kind"],
+                 l["group"], l["zeros"], 100 * l["energy_kept"])
+    kept = f"{result.energy_kept:.1%} of their magnitude kept"
+    if po.rearrange:
+        plain = prune(loaded.module, dataclasses.replace(po, rearrange=False), config=config)
+        kept += f" ({plain.energy_kept:.1%} without rearrangement)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ep = torch.export.export(eval_mode(result.model), tuple(loaded.example_inputs), strict=False)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".pt2", dir=out.parent)
+    os.close(fd)
+    try:
+        torch.export.save(ep, tmp)
+        os.replace(tmp, out)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    print(f"wrote {out}: {len(result.layers)} layer(s) pruned to G={po.group} "
+          f"{'balanced' if po.balanced else 'unbalanced'}, {result.zeros:.1%} of their weights zero, {kept}, "
+          f"in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
 def cmd_inspect(args) -> int:
     from spiree.pipeline.inspect import format_table, LayerInfo
 
@@ -170,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--target", default="host", help="target name (see `spiree targets`; default host)")
     c.add_argument("-o", "--output", required=True, help="output .vmfb path")
     c.add_argument("--emit-mlir", metavar="DIR", help="save the IR after each MLIR stage into DIR")
+    _add_prune_args(c, required=False)
     c.set_defaults(func=cmd_compile)
 
     r = sub.add_parser("run", help="run a compiled artifact (numpy .npy in/out)")
@@ -180,6 +252,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--check", action="store_true", help="compare against PyTorch; exit 1 beyond tolerance")
     r.add_argument("--atol", type=float, default=1e-4, help="absolute tolerance for --check (default 1e-4)")
     r.set_defaults(func=cmd_run)
+
+    pr = sub.add_parser("prune", help="prune a model to the group-sparse pattern, write a .pt2")
+    _add_model_args(pr)
+    _add_prune_args(pr, required=True)
+    pr.add_argument("--ranking", choices=("layer", "global"), default="layer",
+                    help="layer: every layer to --sparsity (default); global: one ranking, each layer keeps >= 5%%")
+    pr.add_argument("--layers", metavar="NAMES", help="comma-separated module names to prune (default: every "
+                    "Conv2d with groups=1 and Linear with >= 32 positions)")
+    pr.add_argument("-o", "--output", required=True, help="output .pt2 path (torch.export, with example inputs)")
+    pr.set_defaults(func=cmd_prune)
 
     i = sub.add_parser("inspect", help="per-layer table of a model or an artifact")
     _add_model_args(i)
