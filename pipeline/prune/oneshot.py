@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import torch
@@ -33,7 +33,8 @@ class PruneOptions:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "PruneOptions":
-        return cls(**d)
+        """From a manifest's "sparsity" entry (extra keys, such as the summary, are ignored)."""
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
 
 @dataclass
