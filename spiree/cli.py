@@ -1,4 +1,4 @@
-"""The `spiree` command line: compile, run, inspect, targets.
+"""The `spiree` command line: compile, run, inspect, android, targets.
 
 Exit codes: 0 ok, 1 failure (one `spiree: error: ...` line), 2 usage error.
 """
@@ -157,6 +157,36 @@ def _check(artifact, inputs, outputs, *, atol: float) -> int:
     return 0 if ok else 1
 
 
+def cmd_android(args) -> int:
+    from spiree.pipeline.android import next_steps, write_bundle
+    from spiree.pipeline.artifact import Artifact
+
+    t0 = time.perf_counter()
+    po = _prune_options(args)
+    if args.model.endswith(".vmfb"):
+        if po is not None:
+            raise ValueError("--sparsity applies when compiling a model, not to an already compiled .vmfb: "
+                             "pass the model instead")
+        artifact = Artifact.load(args.model)
+    else:
+        from spiree.pipeline.api import as_loaded_model
+        from spiree.pipeline.build import BuildOptions, build
+
+        loaded = as_loaded_model(args.model, options=_model_options(args), weights=args.weights, seed=args.seed)
+        artifact = build(loaded, "arm64", options=BuildOptions(
+            **({} if po is None else dict(sparsity=po.sparsity, group=po.group, balanced=po.balanced,
+                                          rearrange=po.rearrange))))
+    bundle = write_bundle(artifact, args.output, assets_only=args.assets_only)
+    m = artifact.manifest
+    sig = ", ".join(f"{s['name']} {s['dtype']}{s['shape']}" for s in m["inputs"]) + " -> " + \
+        ", ".join(f"{s['name']} {s['dtype']}{s['shape']}" for s in m["outputs"])
+    print(f"wrote {'Android module ' + str(bundle.module_dir) if bundle.wrote_module else 'model assets'} "
+          f"in {time.perf_counter() - t0:.1f} s:\n  {bundle.vmfb} ({len(artifact.vmfb) / 1e6:.1f} MB, target "
+          f"{m['target']}, @{m['entry']}: {sig})\n  {bundle.manifest}")
+    print(next_steps(bundle))
+    return 0
+
+
 def cmd_prune(args) -> int:
     import dataclasses
     import os
@@ -266,6 +296,16 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("inspect", help="per-layer table of a model or an artifact")
     _add_model_args(i)
     i.set_defaults(func=cmd_inspect)
+
+    a = sub.add_parser("android", help="compile for arm64 into an Android library module (Java API + JNI)",
+                       description="MODEL may also be an arm64 .vmfb from `spiree compile` (its .json beside it).")
+    _add_model_args(a)
+    _add_prune_args(a, required=False)
+    a.add_argument("-o", "--output", required=True, metavar="DIR",
+                   help="module directory to write (model in DIR/src/main/assets/spiree/)")
+    a.add_argument("--assets-only", action="store_true",
+                   help="write only src/main/assets/spiree/model.{vmfb,json} into DIR (an existing module)")
+    a.set_defaults(func=cmd_android)
 
     t = sub.add_parser("targets", help="list the compilation targets")
     t.set_defaults(func=cmd_targets)
