@@ -225,7 +225,8 @@ def run(module, options: PassOptions) -> None:
             weight = constant_array(w_val)
             values, indices = pattern.pack(weight, group)
             relu = _relu_consumer(op.result)
-            variant = SpmmVariant(tile_pixels(target, group), group, indices.dtype.itemsize * 8)
+            variant = SpmmVariant(tile_pixels(target, group), group, indices.dtype.itemsize * 8,
+                                   target.vector_f32_lanes)
             layer = _Layer(f"spmm_{len(layers)}", variant, n, c_in, c_out, h, w, values.shape[1],
                            0.0 if relu is not None else -math.inf, math.inf)
             layers.append(layer)

@@ -35,6 +35,8 @@ log = logging.getLogger("spiree")
 @dataclass(frozen=True)
 class BuildOptions:
     emit_mlir: Path | None = None
+    # False: skip spiree's sparse passes (the dense baseline build of the same weights).
+    sparse_kernels: bool = True
     compile: CompileOptions = field(default_factory=CompileOptions)
     # Stage `prune`: one-shot group-sparse pruning before anything else (None: keep the weights).
     sparsity: float | None = None
@@ -78,8 +80,9 @@ def build(model: LoadedModel, target: "str | Target", *, options: BuildOptions =
         ir = export(module, model.example_inputs)
         dumps.append(ir)
 
-    with _stage("passes", f"{len(mlir_passes.PIPELINE)} spiree MLIR pass(es)"):
-        ir, pass_report = run_passes(ir, target)
+    passes = mlir_passes.PIPELINE if options.sparse_kernels else ()
+    with _stage("passes", f"{len(passes)} spiree MLIR pass(es)"):
+        ir, pass_report = run_passes(ir, target, passes)
         dumps.append(ir)
 
     if options.emit_mlir:
@@ -104,13 +107,13 @@ def prune_stage(module: torch.nn.Module, options: PruneOptions):
     return result
 
 
-def run_passes(ir: MlirModule, target: Target) -> tuple[MlirModule, list[dict[str, Any]]]:
-    """Stage `passes`: spiree's MLIR passes (mlir_passes.PIPELINE) on the exported IR."""
+def run_passes(ir: MlirModule, target: Target, passes=mlir_passes.PIPELINE) -> tuple[MlirModule, list[dict[str, Any]]]:
+    """Stage `passes`: spiree's MLIR passes (default mlir_passes.PIPELINE) on the exported IR."""
     options = mlir_passes.PassOptions(target=target)
-    if not mlir_passes.PIPELINE:
+    if not passes:
         return MlirModule(ir.bytecode, "passes"), options.report
     module = ir.parse()
-    mlir_passes.run_pipeline(module, options)
+    mlir_passes.run_pipeline(module, options, passes)
     return MlirModule.from_module(module, "passes"), options.report
 
 
@@ -135,6 +138,7 @@ def _manifest(model: LoadedModel, module, outputs, target: Target, options: Buil
         "parameters": parameter_count(model.module),
         "macs": sum(l.macs for l in layers),
         "layers": [l.to_json() for l in layers],
+        "sparse_kernels": options.sparse_kernels,
         "passes": pass_report,
     }
 

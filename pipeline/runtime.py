@@ -116,11 +116,12 @@ class RunModuleToolRunner:
 def tool_command_prefix(target: Target, tool: str = "iree-run-module") -> list[str]:
     """The command that runs an IREE runtime tool for `target` on this machine."""
     if target.is_native:
-        from iree.runtime import _binding  # noqa: F401  (ensures the runtime is installed)
-        found = shutil.which(tool)
-        if not found:
-            raise RunError(f"{tool} not found on PATH: install iree-base-runtime")
-        return [found]
+        import iree._runtime_libs as libs
+
+        found = Path(libs.__file__).parent / tool
+        if not found.is_file():
+            raise RunError(f"{tool} is missing from iree-base-runtime ({found}): reinstall it with scripts/setup.sh")
+        return [str(found)]
     if target.arch != "aarch64":
         raise RunError(f"no way to execute {target.name} artifacts on this machine")
     qemu = shutil.which("qemu-aarch64") or shutil.which("qemu-aarch64-static")

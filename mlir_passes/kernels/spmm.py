@@ -23,6 +23,7 @@ class SpmmVariant:
     mr: int  # pixels per register tile
     group: int  # output channels per group (G)
     index_bits: int  # 8, 16 or 32
+    lanes: int = 4  # f32 lanes of the target's SIMD register
 
     def __post_init__(self):
         if self.mr <= 0 or self.mr % 4:
@@ -31,14 +32,30 @@ class SpmmVariant:
             raise ValueError(f"G must be 1, 2, 4 or 8, got {self.group}")
         if self.index_bits not in INDEX_TYPES:
             raise ValueError(f"index bits must be 8, 16 or 32, got {self.index_bits}")
+        if self.lanes not in (4, 8, 16) or self.mr % self.lanes:
+            raise ValueError(f"lanes must be 4, 8 or 16 and divide MR={self.mr}, got {self.lanes}")
 
     @property
     def name(self) -> str:
-        return f"spiree_spmm_f32_{self.mr}x{self.group}_i{self.index_bits}"
+        return f"spiree_spmm_f32_{self.mr}x{self.group}_v{self.lanes}_i{self.index_bits}"
+
+    def tile_sizes(self) -> list[int]:
+        """Pixel tiles tried in order: MR, MR/2, ... down to 4, then 1 (no runtime-bounded loop,
+        so every tile is a fixed-size, fully vectorized block)."""
+        sizes, t = [], self.mr
+        while t >= 4:
+            sizes.append(t)
+            t //= 2
+        return sizes + [1]
 
     def render(self) -> str:
-        G, MR, IDX = self.group, self.mr, INDEX_TYPES[self.index_bits]
-        return f"""
+        G, IDX = self.group, INDEX_TYPES[self.index_bits]
+        tiles = "".join(self._render_tile(t) for t in self.tile_sizes())
+        loops = "".join(
+            f"""
+      for (; p + {t} <= hw; p += {t}) {self.name}_t{t}(xn, w, ix, b, on, hw, k, c0, rows, p, vmin, vmax);"""
+            for t in self.tile_sizes())
+        return tiles + f"""
 /* Called from MLIR with 1-D memrefs expanded (base, aligned, offset, size, stride). */
 void {self.name}(
     const float* x_base, const float* restrict x_al, size_t x_off, size_t x_size, size_t x_stride,
@@ -63,47 +80,66 @@ void {self.name}(
       const size_t rows = c_out - c0 < {G} ? c_out - c0 : {G};
       float b[{G}];
       for (size_t r = 0; r < {G}; ++r) b[r] = r < rows ? bias[c0 + r] : 0.0f;
-      size_t p = 0;
-      for (; p + {MR} <= hw; p += {MR}) {{
-        float acc[{G}][{MR}];
-        for (size_t r = 0; r < {G}; ++r)
-          for (size_t m = 0; m < {MR}; ++m) acc[r][m] = b[r];
-        for (size_t j = 0; j < k; ++j) {{
-          const float* xr = xn + (size_t)ix[j] * hw + p;
-          for (size_t r = 0; r < {G}; ++r) {{
-            const float wv = w[j * {G} + r];
-            for (size_t m = 0; m < {MR}; ++m) acc[r][m] += wv * xr[m];
-          }}
-        }}
-        for (size_t r = 0; r < rows; ++r)
-          for (size_t m = 0; m < {MR}; ++m) {{
-            float v = acc[r][m];
-            v = v < vmin ? vmin : v;
-            v = v > vmax ? vmax : v;
-            on[(c0 + r) * hw + p + m] = v;
-          }}
-      }}
-      for (; p < hw; p += 4) {{
-        const size_t nn = hw - p < 4 ? hw - p : 4;
-        float acc[{G}][4];
-        for (size_t r = 0; r < {G}; ++r)
-          for (size_t m = 0; m < 4; ++m) acc[r][m] = b[r];
-        for (size_t j = 0; j < k; ++j) {{
-          const float* xr = xn + (size_t)ix[j] * hw + p;
-          for (size_t r = 0; r < {G}; ++r) {{
-            const float wv = w[j * {G} + r];
-            for (size_t m = 0; m < nn; ++m) acc[r][m] += wv * xr[m];
-          }}
-        }}
-        for (size_t r = 0; r < rows; ++r)
-          for (size_t m = 0; m < nn; ++m) {{
-            float v = acc[r][m];
-            v = v < vmin ? vmin : v;
-            v = v > vmax ? vmax : v;
-            on[(c0 + r) * hw + p + m] = v;
-          }}
-      }}
+      size_t p = 0;{loops}
     }}
+  }}
+}}
+"""
+
+    def _render_tile(self, mr: int) -> str:
+        G, IDX = self.group, INDEX_TYPES[self.index_bits]
+        if mr == 1:
+            return self._render_scalar_tile()
+        vw = min(mr, self.lanes)  # lanes per vector in this tile
+        nv = mr // vw
+        vt = f"spiree_v{vw}"
+        return f"""
+/* {mr} pixels ({nv} x {vw}-lane vectors) x {G} output channels, accumulators in registers:
+   per nonzero, one load of the input row feeds {G} broadcast FMAs. */
+static inline __attribute__((always_inline)) void {self.name}_t{mr}(
+    const float* restrict xn, const float* restrict w, const {IDX}* restrict ix,
+    const float* restrict b, float* restrict on, size_t hw, size_t k, size_t c0, size_t rows,
+    size_t p, float vmin, float vmax) {{
+  {vt} acc[{G}][{nv}];
+  for (size_t r = 0; r < {G}; ++r)
+    for (size_t v = 0; v < {nv}; ++v) acc[r][v] = ({vt}){{0}} + b[r];
+  for (size_t j = 0; j < k; ++j) {{
+    const float* xr = xn + (size_t)ix[j] * hw + p;
+    {vt} xv[{nv}];
+    for (size_t v = 0; v < {nv}; ++v) xv[v] = *(const {vt}*)(xr + v * {vw});
+    for (size_t r = 0; r < {G}; ++r) {{
+      const {vt} wv = ({vt}){{0}} + w[j * {G} + r];
+      for (size_t v = 0; v < {nv}; ++v) acc[r][v] += wv * xv[v];
+    }}
+  }}
+  for (size_t r = 0; r < rows; ++r) {{
+    float t[{mr}];
+    for (size_t v = 0; v < {nv}; ++v) *({vt}*)(t + v * {vw}) = acc[r][v];
+    for (size_t m = 0; m < {mr}; ++m) {{
+      float y = t[m] < vmin ? vmin : t[m];
+      on[(c0 + r) * hw + p + m] = y > vmax ? vmax : y;
+    }}
+  }}
+}}
+"""
+
+    def _render_scalar_tile(self) -> str:
+        G, IDX = self.group, INDEX_TYPES[self.index_bits]
+        return f"""
+/* 1 pixel x {G} output channels (the remainder after the vector tiles). */
+static inline __attribute__((always_inline)) void {self.name}_t1(
+    const float* restrict xn, const float* restrict w, const {IDX}* restrict ix,
+    const float* restrict b, float* restrict on, size_t hw, size_t k, size_t c0, size_t rows,
+    size_t p, float vmin, float vmax) {{
+  float acc[{G}];
+  for (size_t r = 0; r < {G}; ++r) acc[r] = b[r];
+  for (size_t j = 0; j < k; ++j) {{
+    const float xv = xn[(size_t)ix[j] * hw + p];
+    for (size_t r = 0; r < {G}; ++r) acc[r] += w[j * {G} + r] * xv;
+  }}
+  for (size_t r = 0; r < rows; ++r) {{
+    float y = acc[r] < vmin ? vmin : acc[r];
+    on[(c0 + r) * hw + p] = y > vmax ? vmax : y;
   }}
 }}
 """
@@ -111,4 +147,10 @@ void {self.name}(
 
 def render_source(variants) -> str:
     body = "".join(v.render() for v in sorted(set(variants), key=lambda v: v.name))
-    return "/* Generated by spiree.mlir_passes.kernels.spmm; do not edit. */\n#include <stddef.h>\n#include <stdint.h>\n" + body
+    return (
+        "/* Generated by spiree.mlir_passes.kernels.spmm; do not edit. */\n"
+        "#include <stddef.h>\n#include <stdint.h>\n"
+        "/* Unaligned-capable vector types (clang vector extensions lower to the target's SIMD). */\n"
+        "typedef float spiree_v4 __attribute__((vector_size(16), aligned(4)));\n"
+        "typedef float spiree_v8 __attribute__((vector_size(32), aligned(4)));\n"
+        "typedef float spiree_v16 __attribute__((vector_size(64), aligned(4)));\n" + body)

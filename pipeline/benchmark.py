@@ -1,0 +1,50 @@
+"""Timing compiled artifacts with `iree-benchmark-module` (one thread, local-sync device).
+
+Used by bench/ scripts only; performance is never asserted in unit tests.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..targets import Target
+from .errors import RunError
+from .runtime import tool_command_prefix
+
+
+def time_once(vmfb: bytes, inputs: Sequence[np.ndarray], target: Target, *, entry: str = "main",
+              min_time_s: float = 0.2, workdir: Path | None = None) -> float:
+    """Mean milliseconds per call over an iree-benchmark-module run of at least `min_time_s`."""
+    with tempfile.TemporaryDirectory(prefix="spiree-bench-", dir=workdir) as tmp:
+        tmpd = Path(tmp)
+        (tmpd / "m.vmfb").write_bytes(vmfb)
+        cmd = [*tool_command_prefix(target, "iree-benchmark-module"), f"--module={tmpd / 'm.vmfb'}",
+               "--device=local-sync", f"--function={entry}", f"--benchmark_min_time={min_time_s}s",
+               "--benchmark_format=json"]
+        for i, a in enumerate(inputs):
+            np.save(tmpd / f"in{i}.npy", a)
+            cmd.append(f"--input=@{tmpd / f'in{i}.npy'}")
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RunError(f"iree-benchmark-module failed: {proc.stderr.strip()[-400:]}")
+        data = json.loads(proc.stdout)
+        bm = data["benchmarks"][0]
+        scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[bm["time_unit"]]
+        return float(bm["real_time"]) * scale
+
+
+def alternate(builds: dict[str, bytes], inputs, target: Target, *, repeats: int = 10,
+              warmup: int = 1, min_time_s: float = 0.2) -> dict[str, list[float]]:
+    """Time several builds side by side, alternating between them on every repeat."""
+    times: dict[str, list[float]] = {k: [] for k in builds}
+    for r in range(warmup + repeats):
+        for name, vmfb in builds.items():
+            t = time_once(vmfb, inputs, target, min_time_s=min_time_s)
+            if r >= warmup:
+                times[name].append(t)
+    return times
