@@ -66,8 +66,8 @@ def is_pointwise_conv(op) -> bool:
 
 
 def decide(pat: pattern.GroupPattern, options: PassOptions) -> tuple[bool, str]:
-    """Per-layer cost rule: the sparse kernel wins once enough weight is gone."""
-    if pat.sparsity < options.min_sparsity:
+    """The per-layer decision (`pattern.compiler_uses`, shared with `spiree inspect`), with a reason."""
+    if not pattern.compiler_uses("conv1x1", pat, options.min_sparsity):
         return False, f"sparsity {pat.sparsity:.2f} below {options.min_sparsity:.2f}: dense is faster"
     return True, f"G={pat.group} K={pat.k} sparsity {pat.sparsity:.2f}"
 
@@ -102,3 +102,11 @@ def run(module, options: PassOptions) -> None:
             else:
                 op.attributes["spiree.dense"] = mir.StringAttr.get(reason)
             options.report.append({**entry, "decision": "sparse" if sparse else "dense", "reason": reason})
+
+
+if __name__ == "__main__":
+    import sys
+
+    from . import main_for
+
+    sys.exit(main_for(sys.modules[__name__]))

@@ -116,8 +116,7 @@ def _relu_consumer(result):
     if names == ["arith.cmpf", "arith.select", "linalg.yield"]:
         cmp, sel = body[0].operation, body[1].operation
         pred = int(mir.ir.IntegerAttr(cmp.attributes["predicate"]).value)
-        # arith.cmpf predicates: 2 = ogt, 10 = ugt
-        if pred in (2, 10) and cmp.operands[0] == arg and _scalar_constant(cmp.operands[1]) == 0.0 \
+        if pred in (int(mir.arith.CmpFPredicate.OGT), int(mir.arith.CmpFPredicate.UGT)) and cmp.operands[0] == arg and _scalar_constant(cmp.operands[1]) == 0.0 \
                 and sel.operands[1] == arg and _scalar_constant(sel.operands[2]) == 0.0:
             return user
     if names == ["arith.maximumf", "linalg.yield"] or names == ["arith.maxnumf", "linalg.yield"]:
@@ -125,6 +124,21 @@ def _relu_consumer(result):
         if arg in (mx.operands[0], mx.operands[1]) and 0.0 in (_scalar_constant(mx.operands[0]), _scalar_constant(mx.operands[1])):
             return user
     return None
+
+
+_PURE = ("arith.constant", "tensor.empty", "linalg.broadcast", "linalg.fill")
+
+
+def _erase_dead(block) -> None:
+    """Erase the weight constants, bias broadcasts and empties nothing uses any more."""
+    changed = True
+    while changed:
+        changed = False
+        for op in list(block.operations):
+            op = op.operation
+            if op.name in _PURE and not any(list(r.uses) for r in op.results):
+                op.erase()
+                changed = True
 
 
 def _constant(values: np.ndarray, loc_op):
@@ -246,9 +260,11 @@ def run(module, options: PassOptions) -> None:
                     },
                 )
             replaced.results[0].replace_all_uses_with(dispatch.results[0])
+            block = op.block
             if relu is not None:
                 relu.erase()
             op.erase()
+            _erase_dead(block)
         if not layers:
             return
         source = render_source([l.variant for l in layers])
@@ -256,3 +272,11 @@ def run(module, options: PassOptions) -> None:
         exe_module = mir.Module.parse(_executable_text(layers, target, str(obj)))
         exe = exe_module.body.operations[0]
         exe.operation.move_before(module.body.operations[0])
+
+
+if __name__ == "__main__":
+    import sys
+
+    from . import main_for
+
+    sys.exit(main_for(sys.modules[__name__]))
