@@ -82,6 +82,8 @@ def write_bundle(artifact: Artifact, out_dir: "str | Path", *, assets_only: bool
     if out.exists() and not out.is_dir():
         raise ArtifactError(f"{out} is a file: pass a directory for the Android module with -o DIR")
     wrote_module = False
+    if out.resolve() == MODULE_TEMPLATE.resolve():
+        assets_only = True  # the repository's own module: it has the sources already
     if not assets_only:
         _check_can_write_module(out)
         _copy_template(out)

@@ -1,0 +1,298 @@
+"""The Android embedding: `spiree android` bundles, model.json schema (Python and Java), the Java
+API without native code (javac/java), and the JNI bridge check script.
+
+The bundle's model.vmfb runs here under the aarch64 IREE runtime (qemu) with the entry function
+and signature from its model.json; the Java side runs against a pure-Java backend.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import spiree
+from spiree.pipeline.android import (
+    ANDROID_DIR, ASSETS_SUBDIR, MODULE_TEMPLATE, SCHEMA_PATH, load_schema, runtime_version,
+    validate_manifest, write_bundle,
+)
+from spiree.pipeline.artifact import Artifact
+from spiree.pipeline.errors import ArtifactError
+
+from .conftest import have_qemu, torch_reference
+
+SPIREE = [sys.executable, "-m", "spiree"]
+ATOL = 1e-4
+JAVA_MAIN = MODULE_TEMPLATE / "src/main/java"
+JAVA_TEST = MODULE_TEMPLATE / "src/test/java"
+
+
+def spiree_cli(*args):
+    return subprocess.run([*SPIREE, *map(str, args)], capture_output=True, text=True)
+
+
+class _Result:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def cli(capsys):
+    """`spiree ARGS` in this process (the fixture `bundle` runs the real command once)."""
+    from spiree.cli import main
+
+    def run(*args):
+        capsys.readouterr()
+        code = main(["-q", *map(str, args)])
+        captured = capsys.readouterr()
+        return _Result(code, captured.out, captured.err)
+
+    return run
+
+
+def error_line(proc) -> str:
+    lines = [l for l in proc.stderr.splitlines() if l.startswith("spiree: error:")]
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    """`spiree android tiny_cnn -o DIR`, once."""
+    out = tmp_path_factory.mktemp("android") / "spiree-module"
+    p = spiree_cli("android", "tiny_cnn", "-o", out)
+    assert p.returncode == 0, p.stderr
+    return out, p.stdout
+
+
+@pytest.fixture(scope="module")
+def host_vmfb(tmp_path_factory):
+    return spiree.compile("tiny_cnn", target="host").save(tmp_path_factory.mktemp("host") / "tiny.vmfb")
+
+
+# --- the bundle ----------------------------------------------------------------------------------
+
+def test_bundle_is_a_library_module_with_the_model_in_its_assets(bundle):
+    out, stdout = bundle
+    assets = out / ASSETS_SUBDIR
+    assert sorted(p.name for p in assets.iterdir()) == ["model.json", "model.vmfb"]
+    for rel in ("build.gradle", "consumer-rules.pro", "src/main/AndroidManifest.xml",
+                "src/main/cpp/CMakeLists.txt", "src/main/cpp/spiree_jni.c",
+                "src/main/java/dev/spiree/SpireeModel.java",
+                "src/main/java/dev/spiree/android/SpireeAndroid.java"):
+        assert (out / rel).is_file(), rel
+    assert not (out / "src/test").exists()  # tests stay in spiree's repository
+    # The manifest is exactly what `spiree compile` writes beside a vmfb, and it is valid.
+    m = json.loads((assets / "model.json").read_text())
+    validate_manifest(m)
+    assert m["target"] == "arm64" and m["executable_format"] == "embedded-elf-arm_64"
+    assert m["entry"] == "main" and m["inputs"][0]["shape"] == [1, 3, 32, 32]
+    art = Artifact.load(assets / "model.vmfb")  # checksum matches
+    assert art.manifest == m
+    assert "next steps:" in stdout and f"git clone --branch v{runtime_version()}" in stdout
+    assert f"project(':spiree').projectDir = file('{out.resolve()}')" in stdout
+    assert "m.run(input, 1, 3, 32, 32)" in stdout
+
+
+@pytest.mark.arm64
+@pytest.mark.skipif(not have_qemu(), reason="needs qemu-aarch64 (scripts/setup.sh)")
+def test_bundle_runs_on_the_aarch64_runtime_with_its_manifest_signature(bundle):
+    out, _ = bundle
+    vmfb = out / ASSETS_SUBDIR / "model.vmfb"
+    m = json.loads((out / ASSETS_SUBDIR / "model.json").read_text())
+    model = spiree.load(vmfb)
+    assert model.target.name == "arm64" and model.entry == m["entry"]
+    assert [(s.name, list(s.shape), s.dtype) for s in model.inputs] == \
+        [(s["name"], s["shape"], s["dtype"]) for s in m["inputs"]]
+    x = np.random.default_rng(5).standard_normal(m["inputs"][0]["shape"]).astype(m["inputs"][0]["dtype"])
+    y = model(x)  # iree-run-module --function=<entry from model.json> under qemu-aarch64
+    assert list(y.shape) == m["outputs"][0]["shape"] and str(y.dtype) == m["outputs"][0]["dtype"]
+    ref = torch_reference("tiny_cnn", x)
+    err = float(np.abs(y - ref).max())
+    assert err <= ATOL, f"tiny_cnn android bundle on arm64 (qemu): max abs error {err} > {ATOL}"
+    assert np.abs(ref).max() > 0.1
+
+
+def test_assets_only_into_an_existing_app_module(bundle, cli, tmp_path):
+    out, _ = bundle
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "build.gradle").write_text("plugins { id 'com.android.application' }\n")
+    vmfb = out / ASSETS_SUBDIR / "model.vmfb"
+    p = cli("android", vmfb, "-o", app)  # a prebuilt arm64 .vmfb is accepted as MODEL
+    assert "existing Gradle module that spiree did not write: pass --assets-only" in error_line(p)
+    p = cli("android", vmfb, "--assets-only", "-o", app)
+    assert p.returncode == 0, p.stderr
+    assert (app / ASSETS_SUBDIR / "model.vmfb").read_bytes() == vmfb.read_bytes()
+    assert not (app / "src/main/cpp").exists()
+    # Re-running over a module spiree wrote refreshes it.
+    p = cli("android", vmfb, "-o", out)
+    assert p.returncode == 0, p.stderr
+
+
+def test_bad_input_gives_one_clear_error_line(bundle, cli, host_vmfb, tmp_path):
+    out, _ = bundle
+    p = cli("android", host_vmfb, "-o", tmp_path / "m1")
+    assert "compiled for target 'host' (embedded-elf-x86_64), which Android arm64-v8a cannot load" \
+        in error_line(p)
+    assert not (tmp_path / "m1").exists()
+    # A vmfb from another IREE release.
+    old = tmp_path / "old"
+    old.mkdir()
+    shutil.copy(out / ASSETS_SUBDIR / "model.vmfb", old / "model.vmfb")
+    m = json.loads((out / ASSETS_SUBDIR / "model.json").read_text())
+    m["versions"]["iree-base-compiler"] = "3.12.0"
+    (old / "model.json").write_text(json.dumps(m))
+    p = cli("android", old / "model.vmfb", "-o", tmp_path / "m2")
+    assert f"compiled with IREE 3.12.0 but the Android runtime is IREE {runtime_version()}" in error_line(p)
+    p = cli("android", out / ASSETS_SUBDIR / "model.vmfb", "--sparsity", "0.5", "-o", tmp_path / "m3")
+    assert "--sparsity applies when compiling a model" in error_line(p)
+    p = cli("android", tmp_path / "missing.vmfb", "-o", tmp_path / "m4")
+    assert "does not exist" in error_line(p)
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "notes.txt").write_text("x")
+    p = cli("android", out / ASSETS_SUBDIR / "model.vmfb", "-o", tmp_path / "junk")
+    assert "non-empty directory that is not a Gradle module" in error_line(p)
+
+
+def test_android_cli_takes_the_pruning_flags():
+    from spiree.cli import build_parser
+
+    args = build_parser().parse_args(["android", "mobilenet_v1", "--sparsity", "0.7", "--group", "4", "-o", "x"])
+    assert args.sparsity == 0.7 and args.group == 4
+
+
+def test_runtime_version_is_pinned_in_one_place():
+    cmake = (MODULE_TEMPLATE / "src/main/cpp/CMakeLists.txt").read_text()
+    pinned = re.search(r'set\(SPIREE_IREE_VERSION "([^"]+)"', cmake).group(1)
+    assert pinned == runtime_version() == "3.13.0"
+    assert "abiFilters 'arm64-v8a'" in (MODULE_TEMPLATE / "build.gradle").read_text()
+
+
+# --- model.json schema (Python side) -------------------------------------------------------------
+
+def _good_manifest(bundle):
+    return json.loads((bundle[0] / ASSETS_SUBDIR / "model.json").read_text())
+
+
+def test_schema_rejects_each_missing_required_field(bundle):
+    schema = load_schema()
+    for field in schema["required"]:
+        m = _good_manifest(bundle)
+        del m[field]
+        with pytest.raises(ArtifactError, match=rf"model\.json is missing the required field '{field}'"):
+            validate_manifest(m)
+    for field in schema["$defs"]["tensor"]["required"]:
+        m = _good_manifest(bundle)
+        del m["outputs"][0][field]
+        with pytest.raises(ArtifactError, match=rf"outputs\[0\] is missing the required field '{field}'"):
+            validate_manifest(m)
+
+
+@pytest.mark.parametrize("path, value, message", [
+    (("format",), "spiree-artifact/0", r"model\.json\.format must be 'spiree-artifact/1'"),
+    (("entry",), "not a name", r"model\.json\.entry 'not a name' does not match"),
+    (("inputs",), [], r"model\.json\.inputs must have at least 1 item"),
+    (("inputs", 0, "shape", 1), 0, r"model\.json\.inputs\[0\]\.shape\[1\] must be >= 1"),
+    (("outputs", 0, "dtype"), "float64", r"model\.json\.outputs\[0\]\.dtype must be one of"),
+    (("vmfb_sha256",), "abc", r"model\.json\.vmfb_sha256 'abc' does not match"),
+    (("versions", "iree-base-compiler"), "latest", r"iree-base-compiler 'latest' does not match"),
+    (("target",), 7, r"model\.json\.target must be of type string"),
+])
+def test_schema_rejects_malformed_values(bundle, path, value, message):
+    m = _good_manifest(bundle)
+    node = m
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(ArtifactError, match=message):
+        validate_manifest(m)
+
+
+def test_schema_file_ships_with_the_package():
+    assert SCHEMA_PATH.parent == ANDROID_DIR and SCHEMA_PATH.is_file()
+    assert load_schema()["properties"]["format"]["const"] == "spiree-artifact/1"
+
+
+# --- the Java API (no native code) ---------------------------------------------------------------
+
+def _javac():
+    return shutil.which("javac"), shutil.which("java")
+
+
+needs_java = pytest.mark.skipif(not all(_javac()), reason="javac/java (JDK) not installed")
+
+
+@pytest.fixture(scope="module")
+def java_classes(tmp_path_factory):
+    """The core (everything but dev.spiree.android) and the test runner, compiled for Java 8."""
+    out = tmp_path_factory.mktemp("java")
+    core = sorted(p for p in JAVA_MAIN.rglob("*.java") if "android" not in p.relative_to(JAVA_MAIN).parts[:-1]
+                  and p.parent.name != "android")
+    tests = sorted(JAVA_TEST.rglob("*.java"))
+    p = subprocess.run(["javac", "--release", "8", "-Xlint:all", "-Xlint:-options", "-Werror", "-d", str(out),
+                        *map(str, core), *map(str, tests)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    return out
+
+
+def _run_java(classes, bundle, schema=SCHEMA_PATH):
+    assets = bundle[0] / ASSETS_SUBDIR
+    return subprocess.run(["java", "-cp", str(classes), "dev.spiree.SpireeModelTest", str(assets / "model.vmfb"),
+                           str(assets / "model.json"), str(schema)], capture_output=True, text=True, timeout=120)
+
+
+@needs_java
+def test_java_core_compiles_without_the_android_sdk():
+    # Only the one Android class touches android.*; the rest is plain JDK.
+    for src in JAVA_MAIN.rglob("*.java"):
+        uses_android = re.search(r"^import android\.", src.read_text(), re.M) is not None
+        assert uses_android == (src.name == "SpireeAndroid.java"), src
+
+
+@needs_java
+def test_java_signature_and_metadata_logic(java_classes, bundle):
+    p = _run_java(java_classes, bundle)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert re.search(r"SpireeModelTest: \d+ checks, 0 failure\(s\)", p.stdout), p.stdout
+    # Java reads the same signature Python wrote.
+    m = _good_manifest(bundle)
+    sig = ", ".join(f"{s['name']}: {s['dtype']}{s['shape']}" for s in m["inputs"])
+    out = ", ".join(f"{s['name']}: {s['dtype']}{s['shape']}" for s in m["outputs"])
+    assert f"signature: @{m['entry']} ({sig}) -> ({out}) target=arm64 format=embedded-elf-arm_64 " \
+           f"compiler={m['versions']['iree-base-compiler']}" in p.stdout
+
+
+@needs_java
+def test_java_validation_follows_the_schema(java_classes, bundle, tmp_path):
+    """A field the schema requires but Java does not check makes the Java test fail."""
+    schema = load_schema()
+    schema["required"].append("bogus_field")
+    path = tmp_path / "schema.json"
+    path.write_text(json.dumps(schema))
+    p = _run_java(java_classes, bundle, path)
+    assert p.returncode == 1
+    assert "FAIL" in p.stdout and "'bogus_field'" in p.stdout
+
+
+# --- the JNI bridge check ------------------------------------------------------------------------
+
+def test_check_bridge_needs_an_iree_source_tree(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "IREE_SOURCE_DIR"}
+    p = subprocess.run(["bash", str(ANDROID_DIR / "check_bridge.sh")], capture_output=True, text=True, env=env)
+    assert p.returncode == 2 and "set IREE_SOURCE_DIR" in p.stderr
+    p = subprocess.run(["bash", str(ANDROID_DIR / "check_bridge.sh")], capture_output=True, text=True,
+                       env=dict(env, IREE_SOURCE_DIR=str(tmp_path)))
+    assert p.returncode == 1 and "is not an IREE source tree" in p.stderr
+
+
+@pytest.mark.skipif(not os.environ.get("IREE_SOURCE_DIR"), reason="IREE_SOURCE_DIR (IREE 3.13.0 source) not set")
+@pytest.mark.skipif(not shutil.which("javac"), reason="no JDK (jni.h)")
+def test_check_bridge_against_real_iree_headers():
+    p = subprocess.run(["bash", str(ANDROID_DIR / "check_bridge.sh")], capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
