@@ -5,7 +5,8 @@ How an artifact runs is the target's `runner` field:
 - "qemu": the aarch64 `iree-run-module` (fetched from the aarch64 wheel of
   `iree-base-runtime`) under `qemu-aarch64` on a non-arm64 machine, natively on arm64; arrays
   pass through `.npy` files;
-- "wasm": not executable on this machine yet (see README, "Targets").
+- "wasm": the stock `iree.runtime` on a host twin of the artifact whose executables forward
+  into Wasmtime, running the real wasm code IREE generated (`wasm_runner.py`).
 """
 from __future__ import annotations
 
@@ -149,6 +150,10 @@ def make_runner(vmfb: bytes, entry: str, target: Target):
         return InProcessRunner(vmfb, entry)
     if target.runner == "qemu":
         return RunModuleToolRunner(vmfb, entry, target)
+    if target.runner == "wasm":
+        from .wasm_runner import WasmRunner
+
+        return WasmRunner(vmfb, entry)
     raise RunError(
         f"artifacts for target {target.name!r} cannot be executed on this machine yet "
         f"(the host IREE runtime has no loader for {target.executable_format} executables); "

@@ -1,0 +1,1052 @@
+// spiree wasm bridge: runs IREE's wasm32 executables inside Wasmtime on behalf of the stock
+// (64-bit) IREE runtime.
+//
+// A wasm32 artifact's executables are emscripten-style side modules that export
+// `iree_hal_executable_library_query` (IREE executable library ABI v0, minor version 6). The host
+// twin of such an artifact replaces each wasm executable by a tiny shared library (stub.c) whose
+// query forwards to `spiree_wasm_query` below with the sha256 of the wasm bytes. Python registers
+// those bytes first (`spiree_wasm_register`): this file compiles them with Wasmtime (Cranelift),
+// instantiates them into their own store and linear memory, calls the wasm library query, and
+// builds the equivalent 64-bit host library whose dispatch functions forward into wasm.
+//
+// One dispatch = one host call: the workgroup (0,0,0) call maps the bindings into linear memory,
+// runs the whole workgroup grid inside wasm and writes back the bytes the dispatch changed; the
+// other workgroup calls return at once (see dispatch_slot).
+//
+// Bindings:
+// - inside a host range registered as constant (the twin vmfb's own bytes: weights imported from
+//   rodata) they are copied into linear memory once and stay resident;
+// - all others are copied in per dispatch (overlapping bindings share one copy), and after the
+//   grid only the bytes that differ from the copied-in snapshot are written back, so concurrent
+//   dispatches writing other parts of the same buffer stay correct.
+//
+// The struct layouts below are spiree's own definitions of the ABI, checked against the LLVM IR
+// IREE 3.13 emits (`--iree-hal-dump-executable-intermediates-to`). The Wasmtime C API subset is
+// declared here too: the wasmtime wheel ships `_libwasmtime.so` without headers.
+
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+//===----------------------------------------------------------------------===//
+// Wasmtime C API subset (wasmtime 50)
+//===----------------------------------------------------------------------===//
+
+typedef struct wasm_engine_t wasm_engine_t;
+typedef struct wasmtime_store wasmtime_store_t;
+typedef struct wasmtime_context wasmtime_context_t;
+typedef struct wasmtime_module wasmtime_module_t;
+typedef struct wasmtime_error wasmtime_error_t;
+typedef struct wasmtime_linker wasmtime_linker_t;
+typedef struct wasm_trap_t wasm_trap_t;
+typedef struct wasm_memorytype_t wasm_memorytype_t;
+typedef struct wasm_tabletype_t wasm_tabletype_t;
+typedef struct wasm_globaltype_t wasm_globaltype_t;
+typedef struct wasm_valtype_t wasm_valtype_t;
+
+typedef struct {
+  size_t size;
+  char* data;
+} wt_byte_vec_t;
+typedef struct {
+  uint32_t min, max;
+} wt_limits_t;
+typedef struct {
+  uint64_t store_id;
+  void* private_;
+} wt_func_t;
+typedef struct {
+  struct {
+    uint64_t store_id;
+    uint32_t p1;
+  } a;
+  uint32_t p2;
+} wt_table_t, wt_memory_t, wt_tag_t;
+typedef struct {
+  uint64_t store_id;
+  uint32_t p1, p2, p3;
+} wt_global_t;
+typedef struct {
+  uint64_t store_id;
+  uint32_t p1, p2;
+  void* p3;
+} wt_ref_t;
+typedef union {
+  int32_t i32;
+  int64_t i64;
+  float f32;
+  double f64;
+  wt_ref_t anyref;
+  wt_func_t funcref;
+  uint8_t v128[16];
+} wt_valunion_t;
+typedef struct {
+  uint8_t kind;
+  wt_valunion_t of;
+} wt_val_t;
+typedef union {
+  wt_func_t func;
+  wt_global_t global;
+  wt_table_t table;
+  wt_memory_t memory;
+  void* sharedmemory;
+  wt_tag_t tag;
+} wt_extern_union_t;
+typedef struct {
+  uint8_t kind;
+  wt_extern_union_t of;
+} wt_extern_t;
+typedef struct {
+  uint64_t store_id;
+  size_t private_;
+} wt_instance_t;
+
+enum { WT_I32 = 0, WT_FUNCREF = 5 };
+enum { WT_EXTERN_FUNC = 0, WT_EXTERN_GLOBAL = 1, WT_EXTERN_TABLE = 2, WT_EXTERN_MEMORY = 3 };
+enum { WASM_VALKIND_I32 = 0, WASM_VALKIND_FUNCREF = 129 };
+enum { WASM_CONST = 0, WASM_VAR = 1 };
+
+wasm_engine_t* wasm_engine_new(void);
+wasmtime_store_t* wasmtime_store_new(wasm_engine_t*, void*, void (*)(void*));
+void wasmtime_store_delete(wasmtime_store_t*);
+wasmtime_context_t* wasmtime_store_context(wasmtime_store_t*);
+wasmtime_error_t* wasmtime_module_new(wasm_engine_t*, const uint8_t*, size_t, wasmtime_module_t**);
+void wasmtime_module_delete(wasmtime_module_t*);
+void wasmtime_error_message(const wasmtime_error_t*, wt_byte_vec_t*);
+void wasmtime_error_delete(wasmtime_error_t*);
+void wasm_byte_vec_delete(wt_byte_vec_t*);
+void wasm_trap_message(const wasm_trap_t*, wt_byte_vec_t*);
+void wasm_trap_delete(wasm_trap_t*);
+wasm_memorytype_t* wasm_memorytype_new(const wt_limits_t*);
+void wasm_memorytype_delete(wasm_memorytype_t*);
+wasmtime_error_t* wasmtime_memory_new(wasmtime_context_t*, const wasm_memorytype_t*, wt_memory_t*);
+uint8_t* wasmtime_memory_data(const wasmtime_context_t*, const wt_memory_t*);
+size_t wasmtime_memory_data_size(const wasmtime_context_t*, const wt_memory_t*);
+wasmtime_error_t* wasmtime_memory_grow(wasmtime_context_t*, const wt_memory_t*, uint64_t, uint64_t*);
+wasm_valtype_t* wasm_valtype_new(uint8_t);
+wasm_tabletype_t* wasm_tabletype_new(wasm_valtype_t*, const wt_limits_t*);
+void wasm_tabletype_delete(wasm_tabletype_t*);
+wasmtime_error_t* wasmtime_table_new(wasmtime_context_t*, const wasm_tabletype_t*, const wt_val_t*,
+                                     wt_table_t*);
+bool wasmtime_table_get(wasmtime_context_t*, const wt_table_t*, uint64_t, wt_val_t*);
+wasm_globaltype_t* wasm_globaltype_new(wasm_valtype_t*, uint8_t);
+void wasm_globaltype_delete(wasm_globaltype_t*);
+wasmtime_error_t* wasmtime_global_new(wasmtime_context_t*, const wasm_globaltype_t*,
+                                      const wt_val_t*, wt_global_t*);
+wasmtime_error_t* wasmtime_global_set(wasmtime_context_t*, const wt_global_t*, const wt_val_t*);
+wasmtime_linker_t* wasmtime_linker_new(wasm_engine_t*);
+void wasmtime_linker_delete(wasmtime_linker_t*);
+wasmtime_error_t* wasmtime_linker_define(wasmtime_linker_t*, wasmtime_context_t*, const char*,
+                                         size_t, const char*, size_t, const wt_extern_t*);
+wasmtime_error_t* wasmtime_linker_instantiate(const wasmtime_linker_t*, wasmtime_context_t*,
+                                              const wasmtime_module_t*, wt_instance_t*,
+                                              wasm_trap_t**);
+bool wasmtime_instance_export_get(wasmtime_context_t*, const wt_instance_t*, const char*, size_t,
+                                  wt_extern_t*);
+wasmtime_error_t* wasmtime_func_call(wasmtime_context_t*, const wt_func_t*, const wt_val_t*,
+                                     size_t, wt_val_t*, size_t, wasm_trap_t**);
+
+//===----------------------------------------------------------------------===//
+// IREE executable library ABI v0.6 (spiree's definitions)
+//===----------------------------------------------------------------------===//
+
+#define LIBRARY_VERSION 6u
+#define WASM_PAGE 65536u
+#define WORKGROUP_LOCAL_PAGE 4096u
+
+// Host (64-bit) side: what the stock runtime reads and passes.
+typedef struct {
+  uint32_t version;
+  const char* name;
+  uint32_t features;
+  int32_t sanitizer;
+} h_header_t;
+
+typedef struct {
+  uint64_t flags;
+  uint16_t local_memory_pages;
+  uint8_t constant_count;
+  uint8_t binding_count;
+  uint32_t workgroup_size[2];
+  uint16_t workgroup_size_z;
+  uint16_t parameter_count;
+  uint64_t reserved[5];
+} dispatch_attrs_t;  // no pointers: identical in wasm32 and 64-bit hosts
+_Static_assert(sizeof(dispatch_attrs_t) == 64, "attrs layout");
+
+typedef struct {
+  uint8_t type;
+  uint8_t size;
+  uint16_t flags;
+  uint16_t name;
+  uint16_t offset;
+} dispatch_param_t;  // no pointers either
+_Static_assert(sizeof(dispatch_param_t) == 8, "param layout");
+
+typedef int (*h_dispatch_fn_t)(const void* env, const void* dispatch_state,
+                               const void* workgroup_state);
+
+typedef struct {
+  const h_header_t* header;
+  struct {
+    uint32_t count;
+    const char* const* symbols;
+  } imports;
+  struct {
+    uint32_t count;
+    const h_dispatch_fn_t* ptrs;
+    const dispatch_attrs_t* attrs;
+    const dispatch_param_t* const* params;
+    const int32_t* occupancy;
+    const char* const* names;
+    const char* const* tags;
+    const char* const* parameter_names;
+    const void* source_locations;
+    const void* stage_locations;
+  } exports;
+  struct {
+    uint32_t count;
+  } constants;
+  struct {
+    uint32_t count;
+    const void* files;
+  } sources;
+} h_library_t;
+
+typedef struct {
+  const uint32_t* constants;
+  void* import_thunk;
+  const void* import_funcs;
+  const void* import_contexts;
+  uint64_t processor[8];
+} h_environment_t;
+
+typedef struct {
+  uint32_t workgroup_size_x;
+  uint32_t workgroup_size_y;
+  uint16_t workgroup_size_z;
+  uint16_t constant_count;
+  uint32_t workgroup_count_x;
+  uint32_t workgroup_count_y;
+  uint16_t workgroup_count_z;
+  uint8_t max_concurrency;
+  uint8_t binding_count;
+  const uint32_t* constants;
+  void* const* binding_ptrs;
+  const size_t* binding_lengths;
+} h_dispatch_state_t;
+_Static_assert(offsetof(h_dispatch_state_t, constants) == 24, "dispatch state layout");
+
+typedef struct {
+  uint32_t workgroup_id_x;
+  uint32_t workgroup_id_y;
+  uint16_t workgroup_id_z;
+  uint16_t reserved;
+  uint32_t processor_id;
+  void* local_memory;
+  uint32_t local_memory_size;
+} h_workgroup_state_t;
+
+// wasm32 side: byte offsets (pointers and size_t are 4 bytes).
+enum {
+  W_LIB_HEADER = 0,
+  W_LIB_IMPORT_COUNT = 4,
+  W_LIB_EXPORT_COUNT = 12,
+  W_LIB_EXPORT_PTRS = 16,
+  W_LIB_EXPORT_ATTRS = 20,
+  W_LIB_EXPORT_PARAMS = 24,
+  W_LIB_EXPORT_OCCUPANCY = 28,
+  W_LIB_EXPORT_NAMES = 32,
+  W_LIB_EXPORT_TAGS = 36,
+  W_LIB_CONSTANT_COUNT = 52,
+  W_HDR_VERSION = 0,
+  W_HDR_NAME = 4,
+  W_ENV_CONSTANTS = 0,  // then import_thunk, import_funcs, import_contexts, processor @16
+  W_ENV_SIZE = 80,
+  W_DS_CONSTANTS = 24,  // first 24 bytes are laid out as in h_dispatch_state_t
+  W_DS_BINDING_PTRS = 28,
+  W_DS_BINDING_LENGTHS = 32,
+  W_DS_SIZE = 40,
+  W_WS_LOCAL_MEMORY = 16,
+  W_WS_LOCAL_MEMORY_SIZE = 20,
+  W_WS_SIZE = 24,
+};
+
+//===----------------------------------------------------------------------===//
+// State
+//===----------------------------------------------------------------------===//
+
+#define MAX_SLOTS 2048
+#define MAX_BINDINGS 256
+#define STACK_BYTES (4u << 20)
+
+typedef struct {
+  uint64_t id;
+  uintptr_t start, end;
+} const_range_t;
+
+typedef struct {
+  uint64_t range_id;  // 0 = free block
+  uint32_t wasm_off;
+  uint32_t size;
+} resident_t;
+
+typedef struct module_t {
+  struct module_t* next;
+  uint8_t key[32];
+  char name[96];
+  pthread_mutex_t mu;  // serializes everything that touches the store
+  wasmtime_store_t* store;
+  wasmtime_context_t* ctx;
+  wt_memory_t memory;
+  wt_table_t table;
+  wt_global_t stack_pointer;
+  uint32_t stack_top;
+  uint32_t env_w;
+  uint32_t heap_base;
+  uint32_t resident_top;
+  uint32_t constant_count;
+  uint32_t export_count;
+  wt_func_t* funcs;
+  h_library_t host;
+  resident_t* resident;
+  size_t resident_count, resident_cap;
+  uint8_t* snapshot;
+  size_t snapshot_cap;
+  bool sp_dirty;
+  // Statistics (nanoseconds), read by spiree_wasm_stats.
+  uint64_t ns_copy_in, ns_wasm, ns_copy_out, dispatches, bytes_in, bytes_out;
+} module_t;
+
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static wasm_engine_t* g_engine;
+static module_t* g_modules;
+static struct {
+  module_t* module;
+  uint32_t ordinal;
+} g_slots[MAX_SLOTS];
+static int g_slot_count;
+static const_range_t* g_ranges;
+static size_t g_range_count, g_range_cap;
+static uint64_t g_next_range_id = 1;
+static pthread_rwlock_t g_ranges_lock = PTHREAD_RWLOCK_INITIALIZER;
+static char g_last_error[1024];
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void set_error(char* err, size_t cap, const char* fmt, const char* a, const char* b) {
+  snprintf(err, cap, fmt, a, b);
+}
+
+static void take_error_message(wasmtime_error_t* e, wasm_trap_t* trap, char* out, size_t cap) {
+  wt_byte_vec_t msg = {0, NULL};
+  if (e) {
+    wasmtime_error_message(e, &msg);
+    wasmtime_error_delete(e);
+  } else if (trap) {
+    wasm_trap_message(trap, &msg);
+    wasm_trap_delete(trap);
+  }
+  size_t n = msg.size < cap - 1 ? msg.size : cap - 1;
+  if (msg.data) memcpy(out, msg.data, n);
+  out[n] = 0;
+  // Keep the first line: Wasmtime appends backtraces.
+  char* nl = strchr(out, '\n');
+  if (nl) *nl = 0;
+  if (msg.data) wasm_byte_vec_delete(&msg);
+}
+
+static inline uint32_t rd32(const uint8_t* mem, uint32_t off) {
+  uint32_t v;
+  memcpy(&v, mem + off, 4);
+  return v;
+}
+static inline void wr32(uint8_t* mem, uint32_t off, uint32_t v) { memcpy(mem + off, &v, 4); }
+
+static uint8_t* mem_base(module_t* m) { return wasmtime_memory_data(m->ctx, &m->memory); }
+
+// Grows linear memory so that [0, end) is addressable; returns false when wasm32 runs out.
+static bool ensure_memory(module_t* m, uint64_t end) {
+  size_t have = wasmtime_memory_data_size(m->ctx, &m->memory);
+  if (end <= have) return true;
+  if (end > 0xFFFF0000ull) return false;
+  uint64_t pages = (end - have + WASM_PAGE - 1) / WASM_PAGE;
+  uint64_t prev = 0;
+  wasmtime_error_t* e = wasmtime_memory_grow(m->ctx, &m->memory, pages, &prev);
+  if (e) {
+    wasmtime_error_delete(e);
+    return false;
+  }
+  return true;
+}
+
+// Reads a NUL-terminated string from linear memory into a heap copy.
+static char* dup_wasm_string(const uint8_t* mem, size_t mem_size, uint32_t off) {
+  if (!off || off >= mem_size) return NULL;
+  size_t n = strnlen((const char*)mem + off, mem_size - off);
+  char* s = malloc(n + 1);
+  memcpy(s, mem + off, n);
+  s[n] = 0;
+  return s;
+}
+
+static int dispatch_slot(int slot, const void* env, const void* ds, const void* ws);
+
+// MAX_SLOTS host entry points, each bound to one (module, export ordinal) at registration.
+// Slot names are 4-digit numbers with digits 1-4, 0-7, 0-7, 0-7; slot_index maps them to 0..2047.
+static inline int slot_index(int v) {
+  return (v / 1000 - 1) * 512 + (v / 100 % 10) * 64 + (v / 10 % 10) * 8 + v % 10;
+}
+#define SLOT1(i)                                                    \
+  static int slot_##i(const void* e, const void* d, const void* w) { \
+    return dispatch_slot(slot_index(i), e, d, w);                   \
+  }
+#define SLOT8(i) SLOT1(i##0) SLOT1(i##1) SLOT1(i##2) SLOT1(i##3) SLOT1(i##4) SLOT1(i##5) SLOT1(i##6) SLOT1(i##7)
+#define SLOT64(i) SLOT8(i##0) SLOT8(i##1) SLOT8(i##2) SLOT8(i##3) SLOT8(i##4) SLOT8(i##5) SLOT8(i##6) SLOT8(i##7)
+#define SLOT512(i) SLOT64(i##0) SLOT64(i##1) SLOT64(i##2) SLOT64(i##3) SLOT64(i##4) SLOT64(i##5) SLOT64(i##6) SLOT64(i##7)
+SLOT512(1) SLOT512(2) SLOT512(3) SLOT512(4)
+#define REF1(i) slot_##i,
+#define REF8(i) REF1(i##0) REF1(i##1) REF1(i##2) REF1(i##3) REF1(i##4) REF1(i##5) REF1(i##6) REF1(i##7)
+#define REF64(i) REF8(i##0) REF8(i##1) REF8(i##2) REF8(i##3) REF8(i##4) REF8(i##5) REF8(i##6) REF8(i##7)
+#define REF512(i) REF64(i##0) REF64(i##1) REF64(i##2) REF64(i##3) REF64(i##4) REF64(i##5) REF64(i##6) REF64(i##7)
+static const h_dispatch_fn_t g_slot_fns[MAX_SLOTS] = {REF512(1) REF512(2) REF512(3) REF512(4)};
+
+static module_t* find_module(const uint8_t key[32]) {
+  for (module_t* m = g_modules; m; m = m->next)
+    if (memcmp(m->key, key, 32) == 0) return m;
+  return NULL;
+}
+
+static void destroy_module(module_t* m) {
+  if (m->store) wasmtime_store_delete(m->store);
+  free(m->funcs);
+  free(m);
+}
+
+//===----------------------------------------------------------------------===//
+// Registration: compile, instantiate, query, build the host library
+//===----------------------------------------------------------------------===//
+
+static bool define_extern(wasmtime_linker_t* linker, module_t* m, const char* name,
+                          const wt_extern_t* ext, char* err, size_t cap) {
+  wasmtime_error_t* e = wasmtime_linker_define(linker, m->ctx, "env", 3, name, strlen(name), ext);
+  if (!e) return true;
+  char msg[512];
+  take_error_message(e, NULL, msg, sizeof(msg));
+  set_error(err, cap, "cannot define env.%s: %s", name, msg);
+  return false;
+}
+
+static bool new_i32_global(module_t* m, uint8_t mutability, int32_t value, wt_global_t* out) {
+  wasm_globaltype_t* gt = wasm_globaltype_new(wasm_valtype_new(WASM_VALKIND_I32), mutability);
+  wt_val_t v;
+  memset(&v, 0, sizeof(v));
+  v.kind = WT_I32;
+  v.of.i32 = value;
+  wasmtime_error_t* e = wasmtime_global_new(m->ctx, gt, &v, out);
+  wasm_globaltype_delete(gt);
+  if (e) wasmtime_error_delete(e);
+  return e == NULL;
+}
+
+static bool call_i32(module_t* m, const wt_func_t* f, const int32_t* args, size_t nargs,
+                     int32_t* result, char* err, size_t cap) {
+  wt_val_t a[4], r;
+  memset(a, 0, sizeof(a));
+  memset(&r, 0, sizeof(r));
+  for (size_t i = 0; i < nargs; ++i) {
+    a[i].kind = WT_I32;
+    a[i].of.i32 = args[i];
+  }
+  wasm_trap_t* trap = NULL;
+  wasmtime_error_t* e = wasmtime_func_call(m->ctx, f, a, nargs, &r, result ? 1 : 0, &trap);
+  if (e || trap) {
+    take_error_message(e, trap, err, cap);
+    return false;
+  }
+  if (result) *result = r.of.i32;
+  return true;
+}
+
+static bool call_export_if_present(module_t* m, wt_instance_t* inst, const char* name, char* err,
+                                   size_t cap) {
+  wt_extern_t ext;
+  if (!wasmtime_instance_export_get(m->ctx, inst, name, strlen(name), &ext)) return true;
+  if (ext.kind != WT_EXTERN_FUNC) return true;
+  char msg[512];
+  if (call_i32(m, &ext.of.func, NULL, 0, NULL, msg, sizeof(msg))) return true;
+  set_error(err, cap, "%s trapped: %s", name, msg);
+  return false;
+}
+
+// Builds m->host from the wasm library at lib_w. Returns false with err set on anything the
+// bridge cannot represent.
+static bool build_host_library(module_t* m, uint32_t lib_w, char* err, size_t cap) {
+  uint8_t* mem = mem_base(m);
+  size_t mem_size = wasmtime_memory_data_size(m->ctx, &m->memory);
+  if (lib_w == 0 || lib_w + 64 > mem_size) {
+    snprintf(err, cap,
+             "iree_hal_executable_library_query returned no library for ABI version %u "
+             "(the executable was built for another IREE runtime version)",
+             LIBRARY_VERSION);
+    return false;
+  }
+  uint32_t hdr_w = rd32(mem, lib_w + W_LIB_HEADER);
+  if (!hdr_w || rd32(mem, hdr_w + W_HDR_VERSION) != LIBRARY_VERSION) {
+    snprintf(err, cap, "executable library version %u, the bridge speaks %u",
+             hdr_w ? rd32(mem, hdr_w + W_HDR_VERSION) : 0, LIBRARY_VERSION);
+    return false;
+  }
+  uint32_t import_count = rd32(mem, lib_w + W_LIB_IMPORT_COUNT);
+  if (import_count) {
+    snprintf(err, cap,
+             "the executable declares %u IREE executable import(s); the wasm bridge provides none",
+             import_count);
+    return false;
+  }
+  uint32_t n = rd32(mem, lib_w + W_LIB_EXPORT_COUNT);
+  uint32_t ptrs_w = rd32(mem, lib_w + W_LIB_EXPORT_PTRS);
+  uint32_t attrs_w = rd32(mem, lib_w + W_LIB_EXPORT_ATTRS);
+  uint32_t params_w = rd32(mem, lib_w + W_LIB_EXPORT_PARAMS);
+  uint32_t occupancy_w = rd32(mem, lib_w + W_LIB_EXPORT_OCCUPANCY);
+  uint32_t names_w = rd32(mem, lib_w + W_LIB_EXPORT_NAMES);
+  uint32_t tags_w = rd32(mem, lib_w + W_LIB_EXPORT_TAGS);
+  m->constant_count = rd32(mem, lib_w + W_LIB_CONSTANT_COUNT);
+  if (g_slot_count + (int)n > MAX_SLOTS) {
+    snprintf(err, cap, "too many wasm dispatch functions in this process (limit %d)", MAX_SLOTS);
+    return false;
+  }
+
+  m->export_count = n;
+  m->funcs = calloc(n ? n : 1, sizeof(wt_func_t));
+  h_dispatch_fn_t* ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+  dispatch_attrs_t* attrs = attrs_w ? calloc(n ? n : 1, sizeof(*attrs)) : NULL;
+  const char** names = names_w ? calloc(n ? n : 1, sizeof(char*)) : NULL;
+  const char** tags = tags_w ? calloc(n ? n : 1, sizeof(char*)) : NULL;
+  const dispatch_param_t** params = params_w ? calloc(n ? n : 1, sizeof(void*)) : NULL;
+  int32_t* occupancy = occupancy_w ? calloc(n ? n : 1, sizeof(int32_t)) : NULL;
+  for (uint32_t i = 0; i < n; ++i) {
+    uint32_t fn_index = rd32(mem, ptrs_w + 4 * i);
+    wt_val_t v;
+    memset(&v, 0, sizeof(v));
+    if (!wasmtime_table_get(m->ctx, &m->table, fn_index, &v) || v.kind != WT_FUNCREF ||
+        v.of.funcref.store_id == 0) {
+      snprintf(err, cap, "export %u points at table slot %u, which holds no function", i, fn_index);
+      return false;
+    }
+    m->funcs[i] = v.of.funcref;
+    if (attrs) memcpy(&attrs[i], mem + attrs_w + 64 * i, 64);
+    if (names) names[i] = dup_wasm_string(mem, mem_size, rd32(mem, names_w + 4 * i));
+    if (tags) tags[i] = dup_wasm_string(mem, mem_size, rd32(mem, tags_w + 4 * i));
+    if (occupancy) memcpy(&occupancy[i], mem + occupancy_w + 4 * i, 4);
+    if (params) {
+      uint32_t p_w = rd32(mem, params_w + 4 * i);
+      uint32_t count = attrs ? attrs[i].parameter_count : 0;
+      if (p_w && count) {
+        dispatch_param_t* p = calloc(count, sizeof(*p));
+        memcpy(p, mem + p_w, count * sizeof(*p));
+        params[i] = p;
+      }
+    }
+    g_slots[g_slot_count].module = m;
+    g_slots[g_slot_count].ordinal = i;
+    ptrs[i] = g_slot_fns[g_slot_count++];
+  }
+  h_header_t* header = calloc(1, sizeof(*header));
+  header->version = LIBRARY_VERSION;
+  header->name = dup_wasm_string(mem, mem_size, rd32(mem, hdr_w + W_HDR_NAME));
+  memset(&m->host, 0, sizeof(m->host));
+  m->host.header = header;
+  m->host.exports.count = n;
+  m->host.exports.ptrs = ptrs;
+  m->host.exports.attrs = attrs;
+  m->host.exports.params = params;
+  m->host.exports.occupancy = occupancy;
+  m->host.exports.names = names;
+  m->host.exports.tags = tags;
+  m->host.constants.count = m->constant_count;
+  return true;
+}
+
+// Registers (compiles, instantiates and queries) one wasm executable under its sha256 `key`.
+// `mem_size`, `mem_align_log2` and `table_size` come from the module's dylink.0 section.
+// Returns 0 on success (also when already registered), -1 with `err` set otherwise.
+__attribute__((visibility("default"))) int spiree_wasm_register(
+    const uint8_t* key, const char* name, const uint8_t* wasm, size_t wasm_len, uint32_t mem_size,
+    uint32_t mem_align_log2, uint32_t table_size, char* err, size_t cap) {
+  pthread_mutex_lock(&g_mu);
+  if (find_module(key)) {
+    pthread_mutex_unlock(&g_mu);
+    return 0;
+  }
+  if (!g_engine) g_engine = wasm_engine_new();
+  module_t* m = calloc(1, sizeof(*m));
+  memcpy(m->key, key, 32);
+  snprintf(m->name, sizeof(m->name), "%s", name ? name : "wasm executable");
+  pthread_mutex_init(&m->mu, NULL);
+  m->store = wasmtime_store_new(g_engine, NULL, NULL);
+  m->ctx = wasmtime_store_context(m->store);
+
+  wasmtime_module_t* module = NULL;
+  wasmtime_linker_t* linker = NULL;
+  char msg[512];
+  wasmtime_error_t* e = wasmtime_module_new(g_engine, wasm, wasm_len, &module);
+  if (e) {
+    take_error_message(e, NULL, msg, sizeof(msg));
+    set_error(err, cap, "Wasmtime cannot compile it: %s%s", msg, "");
+    goto fail;
+  }
+
+  // Linear memory: [0, 1024) unused | static data at __memory_base | shadow stack | environment
+  // | resident constants | per-dispatch scratch.
+  uint32_t align = 1u << (mem_align_log2 > 12 ? 12 : mem_align_log2);
+  if (align < 16) align = 16;
+  uint32_t memory_base = (1024 + align - 1) & ~(align - 1);
+  uint32_t stack_bottom = (memory_base + mem_size + 15) & ~15u;
+  m->stack_top = stack_bottom + STACK_BYTES;
+  m->env_w = (m->stack_top + 63) & ~63u;
+  m->heap_base = (m->env_w + W_ENV_SIZE + 4 * 256 + 63) & ~63u;
+  m->resident_top = m->heap_base;
+  uint32_t pages = (m->heap_base + WASM_PAGE - 1) / WASM_PAGE + 1;
+  wt_limits_t mem_limits = {pages, 65536};
+  wasm_memorytype_t* mt = wasm_memorytype_new(&mem_limits);
+  e = wasmtime_memory_new(m->ctx, mt, &m->memory);
+  wasm_memorytype_delete(mt);
+  if (e) {
+    take_error_message(e, NULL, msg, sizeof(msg));
+    set_error(err, cap, "cannot create linear memory: %s%s", msg, "");
+    goto fail;
+  }
+  const uint32_t table_base = 1;
+  wt_limits_t table_limits = {table_base + table_size, 0xFFFFFFFFu};
+  wasm_tabletype_t* tt = wasm_tabletype_new(wasm_valtype_new(WASM_VALKIND_FUNCREF), &table_limits);
+  wt_val_t null_ref;
+  memset(&null_ref, 0, sizeof(null_ref));
+  null_ref.kind = WT_FUNCREF;
+  e = wasmtime_table_new(m->ctx, tt, &null_ref, &m->table);
+  wasm_tabletype_delete(tt);
+  if (e) {
+    take_error_message(e, NULL, msg, sizeof(msg));
+    set_error(err, cap, "cannot create the function table: %s%s", msg, "");
+    goto fail;
+  }
+  wt_global_t memory_base_g, table_base_g;
+  if (!new_i32_global(m, WASM_VAR, (int32_t)m->stack_top, &m->stack_pointer) ||
+      !new_i32_global(m, WASM_CONST, (int32_t)memory_base, &memory_base_g) ||
+      !new_i32_global(m, WASM_CONST, (int32_t)table_base, &table_base_g)) {
+    set_error(err, cap, "cannot create the linker globals%s%s", "", "");
+    goto fail;
+  }
+
+  linker = wasmtime_linker_new(g_engine);
+  wt_extern_t ext;
+  memset(&ext, 0, sizeof(ext));
+  ext.kind = WT_EXTERN_MEMORY;
+  ext.of.memory = m->memory;
+  if (!define_extern(linker, m, "memory", &ext, err, cap)) goto fail;
+  ext.kind = WT_EXTERN_TABLE;
+  ext.of.table = m->table;
+  if (!define_extern(linker, m, "__indirect_function_table", &ext, err, cap)) goto fail;
+  ext.kind = WT_EXTERN_GLOBAL;
+  ext.of.global = m->stack_pointer;
+  if (!define_extern(linker, m, "__stack_pointer", &ext, err, cap)) goto fail;
+  ext.of.global = memory_base_g;
+  if (!define_extern(linker, m, "__memory_base", &ext, err, cap)) goto fail;
+  ext.of.global = table_base_g;
+  if (!define_extern(linker, m, "__table_base", &ext, err, cap)) goto fail;
+
+  wt_instance_t inst;
+  wasm_trap_t* trap = NULL;
+  e = wasmtime_linker_instantiate(linker, m->ctx, module, &inst, &trap);
+  if (e || trap) {
+    take_error_message(e, trap, msg, sizeof(msg));
+    set_error(err, cap, "Wasmtime cannot instantiate it: %s%s", msg, "");
+    goto fail;
+  }
+  if (!call_export_if_present(m, &inst, "__wasm_apply_data_relocs", err, cap)) goto fail;
+  if (!call_export_if_present(m, &inst, "__wasm_call_ctors", err, cap)) goto fail;
+
+  wt_extern_t query;
+  if (!wasmtime_instance_export_get(m->ctx, &inst, "iree_hal_executable_library_query", 33,
+                                    &query) ||
+      query.kind != WT_EXTERN_FUNC) {
+    set_error(err, cap, "it does not export iree_hal_executable_library_query%s%s", "", "");
+    goto fail;
+  }
+  memset(mem_base(m) + m->env_w, 0, W_ENV_SIZE);
+  int32_t args[2] = {(int32_t)LIBRARY_VERSION, (int32_t)m->env_w};
+  int32_t lib_w = 0;
+  if (!call_i32(m, &query.of.func, args, 2, &lib_w, msg, sizeof(msg))) {
+    set_error(err, cap, "iree_hal_executable_library_query trapped: %s%s", msg, "");
+    goto fail;
+  }
+  if (!build_host_library(m, (uint32_t)lib_w, err, cap)) goto fail;
+
+  wasmtime_linker_delete(linker);
+  wasmtime_module_delete(module);
+  m->next = g_modules;
+  g_modules = m;
+  pthread_mutex_unlock(&g_mu);
+  return 0;
+
+fail:
+  if (linker) wasmtime_linker_delete(linker);
+  if (module) wasmtime_module_delete(module);
+  destroy_module(m);
+  pthread_mutex_unlock(&g_mu);
+  return -1;
+}
+
+// Called by each stub's iree_hal_executable_library_query.
+__attribute__((visibility("default"))) const void* spiree_wasm_query(const uint8_t* key,
+                                                                     uint32_t max_version,
+                                                                     const void* environment) {
+  (void)environment;
+  if (max_version < LIBRARY_VERSION) return NULL;
+  pthread_mutex_lock(&g_mu);
+  module_t* m = find_module(key);
+  pthread_mutex_unlock(&g_mu);
+  if (!m) {
+    snprintf(g_last_error, sizeof(g_last_error),
+             "wasm executable not registered with the bridge (load the artifact with spiree)");
+    fprintf(stderr, "spiree wasm bridge: %s\n", g_last_error);
+    return NULL;
+  }
+  return &m->host;
+}
+
+//===----------------------------------------------------------------------===//
+// Constant ranges (host memory that never changes while registered)
+//===----------------------------------------------------------------------===//
+
+__attribute__((visibility("default"))) uint64_t spiree_wasm_add_constant_range(const void* start,
+                                                                               size_t length) {
+  pthread_rwlock_wrlock(&g_ranges_lock);
+  if (g_range_count == g_range_cap) {
+    g_range_cap = g_range_cap ? 2 * g_range_cap : 8;
+    g_ranges = realloc(g_ranges, g_range_cap * sizeof(*g_ranges));
+  }
+  uint64_t id = g_next_range_id++;
+  g_ranges[g_range_count++] = (const_range_t){id, (uintptr_t)start, (uintptr_t)start + length};
+  pthread_rwlock_unlock(&g_ranges_lock);
+  return id;
+}
+
+// Forgets a range and frees its resident copies in every module.
+__attribute__((visibility("default"))) void spiree_wasm_remove_constant_range(uint64_t id) {
+  pthread_rwlock_wrlock(&g_ranges_lock);
+  for (size_t i = 0; i < g_range_count; ++i) {
+    if (g_ranges[i].id == id) {
+      g_ranges[i] = g_ranges[--g_range_count];
+      break;
+    }
+  }
+  pthread_rwlock_unlock(&g_ranges_lock);
+  pthread_mutex_lock(&g_mu);
+  for (module_t* m = g_modules; m; m = m->next) {
+    pthread_mutex_lock(&m->mu);
+    for (size_t i = 0; i < m->resident_count; ++i)
+      if (m->resident[i].range_id == id) m->resident[i].range_id = 0;
+    pthread_mutex_unlock(&m->mu);
+  }
+  pthread_mutex_unlock(&g_mu);
+}
+
+static bool find_constant_range(uintptr_t p, size_t len, const_range_t* out) {
+  bool found = false;
+  pthread_rwlock_rdlock(&g_ranges_lock);
+  for (size_t i = 0; i < g_range_count; ++i) {
+    if (p >= g_ranges[i].start && p + len <= g_ranges[i].end) {
+      *out = g_ranges[i];
+      found = true;
+      break;
+    }
+  }
+  pthread_rwlock_unlock(&g_ranges_lock);
+  return found;
+}
+
+// Wasm address of the resident copy of `r` (copied in on first use); 0 if memory ran out.
+// The copy keeps the host address modulo 64 so alignment assumptions hold alike.
+static uint32_t resident_copy(module_t* m, const const_range_t* r) {
+  for (size_t i = 0; i < m->resident_count; ++i)
+    if (m->resident[i].range_id == r->id) return m->resident[i].wasm_off + (uint32_t)(r->start & 63);
+  size_t size = r->end - r->start;
+  if (size > 0xF0000000u) return 0;
+  uint32_t need = (uint32_t)size + 64;
+  resident_t* slot = NULL;
+  for (size_t i = 0; i < m->resident_count; ++i)
+    if (m->resident[i].range_id == 0 && m->resident[i].size >= need) {
+      slot = &m->resident[i];
+      break;
+    }
+  if (!slot) {
+    if (!ensure_memory(m, (uint64_t)m->resident_top + need)) return 0;
+    if (m->resident_count == m->resident_cap) {
+      m->resident_cap = m->resident_cap ? 2 * m->resident_cap : 8;
+      m->resident = realloc(m->resident, m->resident_cap * sizeof(*m->resident));
+    }
+    slot = &m->resident[m->resident_count++];
+    slot->wasm_off = m->resident_top;
+    slot->size = need;
+    m->resident_top += (need + 63) & ~63u;
+  }
+  slot->range_id = r->id;
+  uint32_t off = slot->wasm_off + (uint32_t)(r->start & 63);
+  memcpy(mem_base(m) + off, (const void*)r->start, size);
+  m->bytes_in += size;
+  return off;
+}
+
+//===----------------------------------------------------------------------===//
+// Dispatch
+//===----------------------------------------------------------------------===//
+
+typedef struct {
+  uintptr_t start, end;
+  uint32_t wasm_off;
+  size_t snapshot_off;
+} group_t;
+
+static int cmp_binding(const void* a, const void* b, void* ctx) {
+  const h_dispatch_state_t* d = ctx;
+  uintptr_t pa = (uintptr_t)d->binding_ptrs[*(const int*)a];
+  uintptr_t pb = (uintptr_t)d->binding_ptrs[*(const int*)b];
+  return pa < pb ? -1 : pa > pb;
+}
+
+// Writes back to `host` the bytes where `now` differs from `before`.
+static size_t write_changed(uint8_t* host, const uint8_t* now, const uint8_t* before, size_t n) {
+  size_t written = 0, i = 0;
+  while (i < n) {
+    size_t chunk = n - i < 64 ? n - i : 64;
+    if (memcmp(now + i, before + i, chunk) != 0) {
+      for (size_t k = i; k < i + chunk; ++k)
+        if (now[k] != before[k]) {
+          host[k] = now[k];
+          ++written;
+        }
+    }
+    i += chunk;
+  }
+  return written;
+}
+
+static int fail_dispatch(module_t* m, uint32_t ordinal, const char* what) {
+  const char* name = m->host.exports.names && m->host.exports.names[ordinal]
+                         ? m->host.exports.names[ordinal]
+                         : "?";
+  snprintf(g_last_error, sizeof(g_last_error), "%s: dispatch %s: %s", m->name, name, what);
+  fprintf(stderr, "spiree wasm bridge: %s\n", g_last_error);
+  return 1;
+}
+
+static int run_dispatch(module_t* m, uint32_t ordinal, const h_environment_t* env,
+                        const h_dispatch_state_t* d) {
+  uint64_t t0 = now_ns();
+  int n = d->binding_count;
+  uint32_t wptr[MAX_BINDINGS];
+  int transient[MAX_BINDINGS];
+  int ntransient = 0;
+
+  // 1. Constant bindings: resident copies (may grow memory, so before any raw pointer use).
+  for (int b = 0; b < n; ++b) {
+    uintptr_t p = (uintptr_t)d->binding_ptrs[b];
+    size_t len = d->binding_lengths[b];
+    const_range_t r;
+    wptr[b] = 0;
+    if (!p) continue;
+    if (find_constant_range(p, len, &r)) {
+      uint32_t base = resident_copy(m, &r);
+      if (!base) return fail_dispatch(m, ordinal, "wasm32 linear memory is full (4 GiB)");
+      wptr[b] = base + (uint32_t)(p - r.start);
+    } else {
+      transient[ntransient++] = b;
+    }
+  }
+
+  // 2. Transient bindings: merge overlapping host ranges into groups, one copy each.
+  qsort_r(transient, ntransient, sizeof(int), cmp_binding, (void*)d);
+  group_t groups[MAX_BINDINGS];
+  int ngroups = 0;
+  int group_of[MAX_BINDINGS];
+  for (int t = 0; t < ntransient; ++t) {
+    int b = transient[t];
+    uintptr_t p = (uintptr_t)d->binding_ptrs[b];
+    uintptr_t e = p + d->binding_lengths[b];
+    if (ngroups && p < groups[ngroups - 1].end) {
+      if (e > groups[ngroups - 1].end) groups[ngroups - 1].end = e;
+    } else {
+      groups[ngroups++] = (group_t){p, e, 0, 0};
+    }
+    group_of[b] = ngroups - 1;
+  }
+  uint64_t scratch = m->resident_top;
+  size_t snapshot_bytes = 0;
+  for (int g = 0; g < ngroups; ++g) {
+    size_t len = groups[g].end - groups[g].start;
+    scratch = (scratch + 63) & ~63ull;
+    groups[g].wasm_off = (uint32_t)(scratch + (groups[g].start & 63));
+    groups[g].snapshot_off = snapshot_bytes;
+    scratch += (groups[g].start & 63) + len;
+    snapshot_bytes += len;
+  }
+  const dispatch_attrs_t* attrs = m->host.exports.attrs ? &m->host.exports.attrs[ordinal] : NULL;
+  uint32_t local_bytes = attrs ? attrs->local_memory_pages * WORKGROUP_LOCAL_PAGE : 0;
+  scratch = (scratch + 63) & ~63ull;
+  uint64_t ds_w = scratch;
+  uint64_t ws_w = ds_w + W_DS_SIZE;
+  uint64_t constants_w = ws_w + W_WS_SIZE;
+  uint64_t ptrs_w = constants_w + 4ull * d->constant_count;
+  uint64_t lengths_w = ptrs_w + 4ull * n;
+  uint64_t local_w = (lengths_w + 4ull * n + 63) & ~63ull;
+  uint64_t end = local_w + local_bytes + 64;
+  if (end > 0xFFFF0000ull || !ensure_memory(m, end))
+    return fail_dispatch(m, ordinal, "wasm32 linear memory is full (4 GiB)");
+  if (snapshot_bytes > m->snapshot_cap) {
+    free(m->snapshot);
+    m->snapshot_cap = snapshot_bytes + snapshot_bytes / 4;
+    m->snapshot = malloc(m->snapshot_cap);
+    if (!m->snapshot) {
+      m->snapshot_cap = 0;
+      return fail_dispatch(m, ordinal, "out of host memory for binding snapshots");
+    }
+  }
+
+  uint8_t* mem = mem_base(m);
+  for (int g = 0; g < ngroups; ++g) {
+    size_t len = groups[g].end - groups[g].start;
+    memcpy(mem + groups[g].wasm_off, (const void*)groups[g].start, len);
+    memcpy(m->snapshot + groups[g].snapshot_off, mem + groups[g].wasm_off, len);
+    m->bytes_in += len;
+  }
+  for (int t = 0; t < ntransient; ++t) {
+    int b = transient[t];
+    group_t* g = &groups[group_of[b]];
+    wptr[b] = g->wasm_off + (uint32_t)((uintptr_t)d->binding_ptrs[b] - g->start);
+  }
+  for (int b = 0; b < n; ++b) {
+    if (!wptr[b]) wptr[b] = (uint32_t)local_w;  // NULL/empty binding: any valid address
+    wr32(mem, (uint32_t)ptrs_w + 4 * b, wptr[b]);
+    size_t len = d->binding_lengths[b];
+    wr32(mem, (uint32_t)lengths_w + 4 * b, len > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)len);
+  }
+  if (d->constant_count) memcpy(mem + constants_w, d->constants, 4ull * d->constant_count);
+  memcpy(mem + ds_w, d, 24);  // the 24 leading bytes share one layout
+  wr32(mem, (uint32_t)ds_w + W_DS_CONSTANTS, (uint32_t)constants_w);
+  wr32(mem, (uint32_t)ds_w + W_DS_BINDING_PTRS, (uint32_t)ptrs_w);
+  wr32(mem, (uint32_t)ds_w + W_DS_BINDING_LENGTHS, (uint32_t)lengths_w);
+  memset(mem + ws_w, 0, W_WS_SIZE);
+  wr32(mem, (uint32_t)ws_w + W_WS_LOCAL_MEMORY, local_bytes ? (uint32_t)local_w : 0);
+  wr32(mem, (uint32_t)ws_w + W_WS_LOCAL_MEMORY_SIZE, local_bytes);
+  if (m->constant_count && env && env->constants) {
+    uint32_t executable_constants_w = m->env_w + W_ENV_SIZE;
+    memcpy(mem + executable_constants_w, env->constants,
+           4ull * (m->constant_count > 256 ? 256 : m->constant_count));
+    wr32(mem, m->env_w + W_ENV_CONSTANTS, executable_constants_w);
+  }
+  uint64_t t1 = now_ns();
+
+  // 3. The whole workgroup grid, inside wasm.
+  if (m->sp_dirty) {
+    wt_val_t v;
+    memset(&v, 0, sizeof(v));
+    v.kind = WT_I32;
+    v.of.i32 = (int32_t)m->stack_top;
+    wasmtime_error_t* e = wasmtime_global_set(m->ctx, &m->stack_pointer, &v);
+    if (e) wasmtime_error_delete(e);
+    m->sp_dirty = false;
+  }
+  int32_t args[3] = {(int32_t)m->env_w, (int32_t)ds_w, (int32_t)ws_w};
+  char msg[512];
+  for (uint32_t z = 0; z < d->workgroup_count_z; ++z) {
+    for (uint32_t y = 0; y < d->workgroup_count_y; ++y) {
+      for (uint32_t x = 0; x < d->workgroup_count_x; ++x) {
+        uint8_t* wm = mem_base(m);
+        wr32(wm, (uint32_t)ws_w + 0, x);
+        wr32(wm, (uint32_t)ws_w + 4, y);
+        uint16_t z16 = (uint16_t)z;
+        memcpy(wm + ws_w + 8, &z16, 2);
+        int32_t rc = 0;
+        if (!call_i32(m, &m->funcs[ordinal], args, 3, &rc, msg, sizeof(msg))) {
+          m->sp_dirty = true;
+          char what[640];
+          snprintf(what, sizeof(what), "wasm trapped: %s", msg);
+          return fail_dispatch(m, ordinal, what);
+        }
+        if (rc != 0) {
+          char what[64];
+          snprintf(what, sizeof(what), "returned %d", rc);
+          return fail_dispatch(m, ordinal, what);
+        }
+      }
+    }
+  }
+  uint64_t t2 = now_ns();
+
+  // 4. Write back what the dispatch changed.
+  mem = mem_base(m);
+  for (int g = 0; g < ngroups; ++g) {
+    size_t len = groups[g].end - groups[g].start;
+    m->bytes_out += write_changed((uint8_t*)groups[g].start, mem + groups[g].wasm_off,
+                                  m->snapshot + groups[g].snapshot_off, len);
+  }
+  uint64_t t3 = now_ns();
+  m->ns_copy_in += t1 - t0;
+  m->ns_wasm += t2 - t1;
+  m->ns_copy_out += t3 - t2;
+  m->dispatches += 1;
+  return 0;
+}
+
+// IREE calls the dispatch function once per workgroup, possibly from several worker threads
+// (each with its own copy of the dispatch state). Workgroup (0,0,0) runs the whole grid; the
+// other calls return at once. IREE completes a dispatch only when all of its workgroup calls have
+// returned (checked under local-sync and local-task with a delayed write-back), so dependent work
+// sees the results.
+static int dispatch_slot(int slot, const void* env, const void* ds, const void* ws) {
+  const h_workgroup_state_t* w = ws;
+  if (w->workgroup_id_x | w->workgroup_id_y | w->workgroup_id_z) return 0;
+  module_t* m = g_slots[slot].module;
+  pthread_mutex_lock(&m->mu);
+  int rc = run_dispatch(m, g_slots[slot].ordinal, env, ds);
+  pthread_mutex_unlock(&m->mu);
+  return rc;
+}
+
+//===----------------------------------------------------------------------===//
+// Diagnostics
+//===----------------------------------------------------------------------===//
+
+// Sums over all modules: ns copying in, ns in wasm, ns writing back, dispatches, bytes in, bytes
+// written back.
+__attribute__((visibility("default"))) void spiree_wasm_stats(uint64_t out[6], int reset) {
+  memset(out, 0, 6 * sizeof(uint64_t));
+  pthread_mutex_lock(&g_mu);
+  for (module_t* m = g_modules; m; m = m->next) {
+    pthread_mutex_lock(&m->mu);
+    out[0] += m->ns_copy_in;
+    out[1] += m->ns_wasm;
+    out[2] += m->ns_copy_out;
+    out[3] += m->dispatches;
+    out[4] += m->bytes_in;
+    out[5] += m->bytes_out;
+    if (reset) m->ns_copy_in = m->ns_wasm = m->ns_copy_out = m->dispatches = m->bytes_in = m->bytes_out = 0;
+    pthread_mutex_unlock(&m->mu);
+  }
+  pthread_mutex_unlock(&g_mu);
+}
+
+__attribute__((visibility("default"))) const char* spiree_wasm_last_error(void) {
+  return g_last_error;
+}
