@@ -64,7 +64,7 @@ def cmd_targets(args) -> int:
     rows = [("name", "triple", "features", "f32 lanes", "runs here via", "description")]
     for t in TARGETS.values():
         how = {"in-process": "iree.runtime", "qemu": "native" if t.is_native else "qemu-aarch64",
-               "wasm": "not yet (browser)"}[t.runner]
+               "wasm": "wasmtime (host twin)"}[t.runner]
         rows.append((t.name, t.triple, t.cpu_features, str(t.vector_f32_lanes), how, t.description))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:

@@ -1,0 +1,140 @@
+"""wasm32 artifacts executed here: IREE's wasm code in Wasmtime via the host twin."""
+import json
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import spiree
+from spiree.pipeline import wasm_runner
+from spiree.pipeline.artifact import Artifact
+from spiree.pipeline.errors import RunError
+
+from .conftest import torch_reference
+
+ATOL = 1e-4
+
+
+def _input(seed, shape=(1, 3, 32, 32)):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def _wasm_segment(vmfb: bytes):
+    layout = wasm_runner.parse_vmfb(vmfb)
+    return next(s for s in layout.segments if vmfb[s.data_offset:s.data_offset + 4] == b"\0asm")
+
+
+def test_tiny_cnn_wasm32_matches_pytorch_over_several_calls(tiny_artifacts):
+    model = spiree.load(tiny_artifacts["wasm32"])
+    for seed in range(4):  # repeated calls reuse resident weights and transient buffers
+        x = _input(seed)
+        y = model(x)
+        ref = torch_reference("tiny_cnn", x)
+        err = np.abs(y - ref).max()
+        assert y.shape == (1, 10)
+        assert err <= ATOL, f"tiny_cnn on wasm32 (input seed {seed}): max abs error {err} > {ATOL}"
+
+
+def test_two_wasm_models_loaded_at_once(tiny_artifacts):
+    a, b = spiree.load(tiny_artifacts["wasm32"]), spiree.load(tiny_artifacts["wasm32"])
+    x = _input(7)
+    ref = torch_reference("tiny_cnn", x)
+    assert np.abs(a(x) - ref).max() <= ATOL
+    del a
+    assert np.abs(b(x) - ref).max() <= ATOL
+
+
+def test_cli_run_check_wasm32(tiny_artifacts):
+    p = subprocess.run([sys.executable, "-m", "spiree", "run", str(tiny_artifacts["wasm32"]), "--check"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "top-5 identical" in p.stdout and "check: PASSED" in p.stdout
+
+
+def test_host_twin_keeps_the_wasm_and_only_renames_the_format(tiny_artifacts):
+    vmfb = tiny_artifacts["wasm32"].read_bytes()
+    twin = wasm_runner.host_twin(vmfb, wasm_runner._BridgeLib.get().stub_template)
+    seg = _wasm_segment(vmfb)
+    wasm = vmfb[seg.data_offset:seg.data_offset + seg.length]
+    assert [e.data for e in twin.executables] == [wasm]
+    assert len(twin.vmfb) > len(vmfb) and twin.vmfb[seg.data_offset:seg.data_offset + seg.length] == wasm
+    assert wasm in twin.vmfb  # the real wasm bytes stay in the twin
+    assert b"system-elf-x86_64" in twin.vmfb and b"system-wasm-wasm_32" in vmfb
+    layout = wasm_runner.parse_vmfb(twin.vmfb)
+    stub = next(s for s in layout.segments if s.index == seg.index)
+    data = twin.vmfb[stub.data_offset:stub.data_offset + stub.length]
+    assert data[:4] == b"\x7fELF" and twin.executables[0].key in data
+
+
+def test_corrupted_wasm_executable_gives_one_clear_error(tiny_artifacts):
+    vmfb = bytearray(tiny_artifacts["wasm32"].read_bytes())
+    seg = _wasm_segment(bytes(vmfb))
+    mid = seg.data_offset + seg.length // 2
+    vmfb[mid:mid + 64] = b"\xff" * 64
+    with pytest.raises(RunError, match=r"wasm executable #0 \([\d,]+ bytes\) of this artifact (is corrupted|cannot run).*recompile it with `spiree compile --target wasm32`"):
+        spiree.load(bytes(vmfb), target="wasm32")
+
+
+def test_not_a_wasm_module(tiny_artifacts):
+    vmfb = bytearray(tiny_artifacts["wasm32"].read_bytes())
+    seg = _wasm_segment(bytes(vmfb))
+    vmfb[seg.data_offset + 4:seg.data_offset + 8] = b"\x09\x00\x00\x00"  # wasm version 9
+    with pytest.raises(RunError, match=r"wasm executable #0 .* is not a WebAssembly module \(bad header\)"):
+        spiree.load(bytes(vmfb), target="wasm32")
+
+
+def _leb(n):
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _section(sid, payload):
+    return bytes([sid]) + _leb(len(payload)) + payload
+
+
+def _name(s):
+    return _leb(len(s)) + s.encode()
+
+
+def test_executable_importing_libm_is_refused_clearly():
+    dylink = _name("dylink.0") + bytes([1]) + _leb(4) + _leb(16) + _leb(2) + _leb(0) + _leb(0)
+    types = _leb(1) + b"\x60\x02\x7d\x7d\x01\x7d"
+    imports = _leb(1) + _name("env") + _name("fmodf") + b"\x00" + _leb(0)
+    wasm = b"\0asm\1\0\0\0" + _section(0, dylink) + _section(1, types) + _section(2, imports)
+    with pytest.raises(RunError, match=r"wasm executable #0 \(\d+ bytes\) imports env\.fmodf, which the wasm bridge does not provide"):
+        wasm_runner.read_wasm_executable(0, wasm)
+
+
+def test_vmfb_without_wasm_executables_is_refused(tiny_artifacts):
+    with pytest.raises(Exception, match=r"contains no system-wasm-wasm_32 executable"):
+        spiree.load(tiny_artifacts["host"].read_bytes(), target="wasm32")
+
+
+def test_bridge_reports_copy_and_wasm_time(tiny_artifacts):
+    model = spiree.load(tiny_artifacts["wasm32"])
+    wasm_runner.stats(reset=True)
+    model(_input(3))
+    s = wasm_runner.stats()
+    assert s.dispatches >= 5 and s.wasm_s > 0 and s.bytes_in > 0 and s.bytes_out > 0
+
+
+@pytest.mark.slow
+def test_mobilenet_v1_wasm32_matches_pytorch(tmp_path):
+    out = tmp_path / "mnv1_wasm32.vmfb"
+    p = subprocess.run([sys.executable, "-m", "spiree", "compile", "mobilenet_v1", "--target", "wasm32", "-o", str(out)],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(out.with_suffix(".json").read_text())["executable_format"] == "system-wasm-wasm_32"
+    p = subprocess.run([sys.executable, "-m", "spiree", "run", str(out), "--check", "--atol", "1e-4"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    line = next(l for l in p.stdout.splitlines() if l.startswith("check output0"))
+    err = float(line.split("max abs error ")[1].split()[0])
+    assert err <= 1e-4, line
+    assert "top-5 identical" in line
