@@ -19,6 +19,8 @@ class PassOptions:
     # Layers whose weights are less sparse than this stay dense (measured crossover, see
     # bench/sparse_vs_dense.py; the rule itself is pattern.compiler_uses).
     min_sparsity: float = pattern.COMPILER_MIN_SPARSITY
+    # False: every layer runs the dense kernels (the dense baseline of the same weights).
+    exploit_sparsity: bool = True
     # Per-layer decisions and findings the passes report back (filled in while they run).
     report: list[dict[str, Any]] = field(default_factory=list)
 

@@ -26,26 +26,9 @@ import numpy as np
 from . import PassOptions
 from . import ir as mir
 from . import pattern
+from .epilogue import constant_array
 
 CONV = "linalg.conv_2d_nchw_fchw"
-
-
-def constant_array(value) -> np.ndarray | None:
-    """The numpy value of an SSA value defined by `arith.constant` with dense elements."""
-    owner = value.owner
-    if not isinstance(owner, mir.Operation) and hasattr(owner, "operation"):
-        owner = owner.operation
-    if getattr(owner, "name", None) != "arith.constant":
-        return None
-    attr = owner.attributes["value"]
-    try:
-        dense = mir.DenseElementsAttr(attr)
-    except ValueError:
-        return None
-    if dense.is_splat:
-        return np.full(mir.RankedTensorType(dense.type).shape, np.array(dense.get_splat_value().value,
-                                                                       dtype=np.float32))
-    return np.array(dense, copy=True)
 
 
 def _ints(attr) -> list[int]:
@@ -94,6 +77,8 @@ def run(module, options: PassOptions) -> None:
                 continue
             pat = pattern.detect(w)
             sparse, reason = decide(pat, options)
+            if sparse and not options.exploit_sparsity:
+                sparse, reason = False, "dense baseline build (sparsity not exploited)"
             entry.update(group=pat.group, k=pat.k, balanced=pat.balanced, sparsity=round(pat.sparsity, 4))
             if sparse:
                 op.attributes["spiree.sparse"] = mir.Attribute.parse(

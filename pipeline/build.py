@@ -32,11 +32,20 @@ from .runtime import TensorSpec
 log = logging.getLogger("spiree")
 
 
+KERNEL_MODES = ("sparse", "dense", "iree")
+
+
 @dataclass(frozen=True)
 class BuildOptions:
     emit_mlir: Path | None = None
-    # False: skip spiree's sparse passes (the dense baseline build of the same weights).
-    sparse_kernels: bool = True
+    # "sparse": spiree's kernels, exploiting the weights' group sparsity (the default);
+    # "dense": spiree's kernels, every layer dense (the dense baseline of the same weights);
+    # "iree": no spiree passes, IREE alone (with DENSE_FLAGS).
+    kernels: str = "sparse"
+
+    def __post_init__(self):
+        if self.kernels not in KERNEL_MODES:
+            raise ValueError(f"kernels={self.kernels!r} is not one of {', '.join(KERNEL_MODES)}")
     compile: CompileOptions = field(default_factory=CompileOptions)
     # Stage `prune`: one-shot group-sparse pruning before anything else (None: keep the weights).
     sparsity: float | None = None
@@ -80,9 +89,9 @@ def build(model: LoadedModel, target: "str | Target", *, options: BuildOptions =
         ir = export(module, model.example_inputs)
         dumps.append(ir)
 
-    passes = mlir_passes.PIPELINE if options.sparse_kernels else ()
-    with _stage("passes", f"{len(passes)} spiree MLIR pass(es)"):
-        ir, pass_report = run_passes(ir, target, passes)
+    passes = mlir_passes.PIPELINE if options.kernels != "iree" else ()
+    with _stage("passes", f"{len(passes)} spiree MLIR pass(es), kernels {options.kernels}"):
+        ir, pass_report = run_passes(ir, target, passes, exploit_sparsity=options.kernels == "sparse")
         dumps.append(ir)
 
     if options.emit_mlir:
@@ -107,9 +116,10 @@ def prune_stage(module: torch.nn.Module, options: PruneOptions):
     return result
 
 
-def run_passes(ir: MlirModule, target: Target, passes=mlir_passes.PIPELINE) -> tuple[MlirModule, list[dict[str, Any]]]:
+def run_passes(ir: MlirModule, target: Target, passes=mlir_passes.PIPELINE, *,
+               exploit_sparsity: bool = True) -> tuple[MlirModule, list[dict[str, Any]]]:
     """Stage `passes`: spiree's MLIR passes (default mlir_passes.PIPELINE) on the exported IR."""
-    options = mlir_passes.PassOptions(target=target)
+    options = mlir_passes.PassOptions(target=target, exploit_sparsity=exploit_sparsity)
     if not passes:
         return MlirModule(ir.bytecode, "passes"), options.report
     module = ir.parse()
@@ -138,7 +148,7 @@ def _manifest(model: LoadedModel, module, outputs, target: Target, options: Buil
         "parameters": parameter_count(model.module),
         "macs": sum(l.macs for l in layers),
         "layers": [l.to_json() for l in layers],
-        "sparse_kernels": options.sparse_kernels,
+        "kernels": options.kernels,
         "passes": pass_report,
     }
 

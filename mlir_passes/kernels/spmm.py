@@ -16,13 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 INDEX_TYPES = {8: "int8_t", 16: "int16_t", 32: "int32_t"}
+DENSE = 0  # index_bits of the dense variant: every input channel, no index table
 
 
 @dataclass(frozen=True)
 class SpmmVariant:
     mr: int  # pixels per register tile
     group: int  # output channels per group (G)
-    index_bits: int  # 8, 16 or 32
+    index_bits: int  # 8, 16 or 32; DENSE (0) for the dense variant
     lanes: int = 4  # f32 lanes of the target's SIMD register
 
     def __post_init__(self):
@@ -30,14 +31,29 @@ class SpmmVariant:
             raise ValueError(f"MR must be a positive multiple of 4, got {self.mr}")
         if self.group not in (1, 2, 4, 8):
             raise ValueError(f"G must be 1, 2, 4 or 8, got {self.group}")
-        if self.index_bits not in INDEX_TYPES:
-            raise ValueError(f"index bits must be 8, 16 or 32, got {self.index_bits}")
+        if self.index_bits not in INDEX_TYPES and self.index_bits != DENSE:
+            raise ValueError(f"index bits must be 8, 16 or 32 (or 0 for dense), got {self.index_bits}")
         if self.lanes not in (4, 8, 16) or self.mr % self.lanes:
             raise ValueError(f"lanes must be 4, 8 or 16 and divide MR={self.mr}, got {self.lanes}")
 
     @property
+    def dense(self) -> bool:
+        return self.index_bits == DENSE
+
+    @property
     def name(self) -> str:
+        if self.dense:
+            return f"spiree_gemm_f32_{self.mr}x{self.group}_v{self.lanes}"
         return f"spiree_spmm_f32_{self.mr}x{self.group}_v{self.lanes}_i{self.index_bits}"
+
+    def _idx(self) -> tuple[str, str, str, str]:
+        """(C parameter of the tile, argument passed to it, kernel parameters, row index expr)."""
+        if self.dense:
+            return "", "", "", "j"
+        idx = INDEX_TYPES[self.index_bits]
+        return (f"const {idx}* restrict ix, ", "ix, ",
+                f"    const {idx}* i_base, const {idx}* restrict i_al, size_t i_off, size_t i_size, size_t i_stride,\n",
+                "(size_t)ix[j]")
 
     def tile_sizes(self) -> list[int]:
         """Pixel tiles tried in order: MR, MR/2, ... down to 4, then 1 (no runtime-bounded loop,
@@ -49,25 +65,25 @@ class SpmmVariant:
         return sizes + [1]
 
     def render(self) -> str:
-        G, IDX = self.group, INDEX_TYPES[self.index_bits]
+        G = self.group
+        _, ix_arg, ix_params, _ = self._idx()
         tiles = "".join(self._render_tile(t) for t in self.tile_sizes())
         loops = "".join(
             f"""
-      for (; p + {t} <= hw; p += {t}) {self.name}_t{t}(xn, w, ix, b, on, hw, k, c0, rows, p, vmin, vmax);"""
+      for (; p + {t} <= hw; p += {t}) {self.name}_t{t}(xn, w, {ix_arg}b, on, hw, k, c0, rows, p, vmin, vmax);"""
             for t in self.tile_sizes())
         return tiles + f"""
 /* Called from MLIR with 1-D memrefs expanded (base, aligned, offset, size, stride). */
 void {self.name}(
     const float* x_base, const float* restrict x_al, size_t x_off, size_t x_size, size_t x_stride,
     const float* v_base, const float* restrict v_al, size_t v_off, size_t v_size, size_t v_stride,
-    const {IDX}* i_base, const {IDX}* restrict i_al, size_t i_off, size_t i_size, size_t i_stride,
-    const float* b_base, const float* restrict b_al, size_t b_off, size_t b_size, size_t b_stride,
+{ix_params}    const float* b_base, const float* restrict b_al, size_t b_off, size_t b_size, size_t b_stride,
     float* o_base, float* restrict o_al, size_t o_off, size_t o_size, size_t o_stride,
     size_t batch, size_t c_in, size_t c_out, size_t hw, size_t k,
     size_t g_begin, size_t g_end, float vmin, float vmax) {{
   const float* restrict x = x_al + x_off;
   const float* restrict vals = v_al + v_off;
-  const {IDX}* restrict idx = i_al + i_off;
+{"" if self.dense else f"  const {INDEX_TYPES[self.index_bits]}* restrict idx = i_al + i_off;"}
   const float* restrict bias = b_al + b_off;
   float* restrict out = o_al + o_off;
   for (size_t n = 0; n < batch; ++n) {{
@@ -75,7 +91,7 @@ void {self.name}(
     float* on = out + n * c_out * hw;
     for (size_t g = g_begin; g < g_end; ++g) {{
       const float* w = vals + g * k * {G};
-      const {IDX}* ix = idx + g * k;
+{"" if self.dense else f"      const {INDEX_TYPES[self.index_bits]}* ix = idx + g * k;"}
       const size_t c0 = g * {G};
       const size_t rows = c_out - c0 < {G} ? c_out - c0 : {G};
       float b[{G}];
@@ -87,7 +103,8 @@ void {self.name}(
 """
 
     def _render_tile(self, mr: int) -> str:
-        G, IDX = self.group, INDEX_TYPES[self.index_bits]
+        G = self.group
+        ix_param, _, _, row = self._idx()
         if mr == 1:
             return self._render_scalar_tile()
         vw = min(mr, self.lanes)  # lanes per vector in this tile
@@ -97,14 +114,14 @@ void {self.name}(
 /* {mr} pixels ({nv} x {vw}-lane vectors) x {G} output channels, accumulators in registers:
    per nonzero, one load of the input row feeds {G} broadcast FMAs. */
 static inline __attribute__((always_inline)) void {self.name}_t{mr}(
-    const float* restrict xn, const float* restrict w, const {IDX}* restrict ix,
+    const float* restrict xn, const float* restrict w, {ix_param}
     const float* restrict b, float* restrict on, size_t hw, size_t k, size_t c0, size_t rows,
     size_t p, float vmin, float vmax) {{
   {vt} acc[{G}][{nv}];
   for (size_t r = 0; r < {G}; ++r)
     for (size_t v = 0; v < {nv}; ++v) acc[r][v] = ({vt}){{0}} + b[r];
   for (size_t j = 0; j < k; ++j) {{
-    const float* xr = xn + (size_t)ix[j] * hw + p;
+    const float* xr = xn + {row} * hw + p;
     {vt} xv[{nv}];
     for (size_t v = 0; v < {nv}; ++v) xv[v] = *(const {vt}*)(xr + v * {vw});
     for (size_t r = 0; r < {G}; ++r) {{
@@ -124,17 +141,18 @@ static inline __attribute__((always_inline)) void {self.name}_t{mr}(
 """
 
     def _render_scalar_tile(self) -> str:
-        G, IDX = self.group, INDEX_TYPES[self.index_bits]
+        G = self.group
+        ix_param, _, _, row = self._idx()
         return f"""
 /* 1 pixel x {G} output channels (the remainder after the vector tiles). */
 static inline __attribute__((always_inline)) void {self.name}_t1(
-    const float* restrict xn, const float* restrict w, const {IDX}* restrict ix,
+    const float* restrict xn, const float* restrict w, {ix_param}
     const float* restrict b, float* restrict on, size_t hw, size_t k, size_t c0, size_t rows,
     size_t p, float vmin, float vmax) {{
   float acc[{G}];
   for (size_t r = 0; r < {G}; ++r) acc[r] = b[r];
   for (size_t j = 0; j < k; ++j) {{
-    const float xv = xn[(size_t)ix[j] * hw + p];
+    const float xv = xn[{row} * hw + p];
     for (size_t r = 0; r < {G}; ++r) acc[r] += w[j * {G} + r] * xv;
   }}
   for (size_t r = 0; r < rows; ++r) {{

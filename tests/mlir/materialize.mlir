@@ -2,13 +2,13 @@
 
 // Bias broadcast and ReLU fold into the kernel; conv, broadcast use and ReLU generic are gone.
 // CHECK: #[[TGT:.*]] = #hal.executable.target<"llvm-cpu", "embedded-elf-x86_64">
-// CHECK-LABEL: stream.executable private @spiree_sparse_kernels
+// CHECK-LABEL: stream.executable private @spiree_pointwise_kernels
 // CHECK-SAME: hal.executable.objects = #hal.executable.objects<{#[[TGT]] = [#hal.executable.object<{
 // CHECK-SAME: path = "{{.*}}/kernels/host-{{[0-9a-f]+}}.o"
-// CHECK: stream.executable.export public @spmm_0 workgroups() -> (index, index, index)
+// CHECK: stream.executable.export public @pointwise_0 workgroups() -> (index, index, index)
 // CHECK: func.func private @[[KERNEL:spiree_spmm_f32_[0-9]+x4_v[0-9]+_i8]](
 // CHECK-SAME: attributes {hal.import.static}
-// CHECK: func.func @spmm_0(
+// CHECK: func.func @pointwise_0(
 // CHECK: %[[LO:.*]] = arith.constant 0.000000e+00 : f32
 // CHECK: %[[HI:.*]] = arith.constant 0x7F800000 : f32
 // CHECK: call @[[KERNEL]]({{.*}}, %[[LO]], %[[HI]])
@@ -17,7 +17,7 @@
 // CHECK-DAG: %[[V:.*]] = arith.constant dense<{{\[\[\[}}1.000000e+00, 3.000000e+00, 5.000000e+00, 7.000000e+00], [2.000000e+00, 4.000000e+00, 6.000000e+00, 8.000000e+00]], {{\[\[}}1.000000e+00, 3.000000e+00, 5.000000e+00, 7.000000e+00], [2.000000e+00, 4.000000e+00, 6.000000e+00, 8.000000e+00]]]> : tensor<2x2x4xf32>
 // CHECK-DAG: %[[I:.*]] = arith.constant dense<{{\[\[}}0, 2], [1, 3]]> : tensor<2x2xi8>
 // CHECK-DAG: %[[B:.*]] = arith.constant dense<[2.500000e-01, 5.000000e-01, 7.500000e-01, 1.000000e+00, 1.250000e+00, 1.500000e+00, 1.750000e+00, 2.000000e+00]> : tensor<8xf32>
-// CHECK: %[[D:.*]] = flow.dispatch @spiree_sparse_kernels::@spmm_0(%[[X]], %[[V]], %[[I]], %[[B]]) : (tensor<1x4x3x3xf32>, tensor<2x2x4xf32>, tensor<2x2xi8>, tensor<8xf32>) -> tensor<1x8x3x3xf32>
+// CHECK: %[[D:.*]] = flow.dispatch @spiree_pointwise_kernels::@pointwise_0(%[[X]], %[[V]], %[[I]], %[[B]]) : (tensor<1x4x3x3xf32>, tensor<2x2x4xf32>, tensor<2x2xi8>, tensor<8xf32>) -> tensor<1x8x3x3xf32>
 // CHECK-NOT: linalg.conv_2d_nchw_fchw
 // CHECK-NOT: linalg.generic
 // CHECK: return %[[D]]
@@ -47,12 +47,12 @@ func.func @fuse_bias_and_relu(%x: tensor<1x4x3x3xf32>) -> tensor<1x8x3x3xf32> {
 // -----
 
 // No ReLU after the conv, zero-filled accumulator: bias zeros, no clamp (-inf, +inf).
-// CHECK: func.func @spmm_0(
+// CHECK: func.func @pointwise_0(
 // CHECK: arith.constant 0xFF800000 : f32
 // CHECK: arith.constant 0x7F800000 : f32
 // CHECK-LABEL: func.func @zero_init_no_activation
 // CHECK-DAG: arith.constant dense<0.000000e+00> : tensor<8xf32>
-// CHECK: flow.dispatch @spiree_sparse_kernels::@spmm_0
+// CHECK: flow.dispatch @spiree_pointwise_kernels::@pointwise_0
 // CHECK-NOT: linalg.conv_2d_nchw_fchw
 func.func @zero_init_no_activation(%x: tensor<1x4x3x3xf32>) -> tensor<1x8x3x3xf32> {
   %init = arith.constant dense<0.0> : tensor<1x8x3x3xf32>
@@ -68,14 +68,18 @@ func.func @zero_init_no_activation(%x: tensor<1x4x3x3xf32>) -> tensor<1x8x3x3xf3
 
 // -----
 
-// A layer detect kept dense is left as it is (only the annotation goes).
-// CHECK-LABEL: func.func @expect_no_rewrite_dense_layer
-// CHECK: linalg.conv_2d_nchw_fchw
+// A layer detect kept dense runs the dense variant of the kernel: weights [NG, C_in, G] with
+// G=8 on this (32-register) host, no index table.
+// CHECK: func.func private @[[GEMM:spiree_gemm_f32_[0-9]+x8_v[0-9]+]](memref<?xf32>, memref<?xf32>, memref<?xf32>, memref<?xf32>,
+// CHECK-LABEL: func.func @dense_layer_runs_dense_kernel
+// CHECK: %[[V:.*]] = arith.constant dense<{{\[\[\[}}1.000000e+00, 5.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00], [2.000000e+00, 6.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00], [3.000000e+00, 7.000000e+00, {{.*}}]]]> : tensor<1x4x8xf32>
+// CHECK-NOT: xi8>
+// CHECK: flow.dispatch @spiree_pointwise_kernels::@pointwise_0(%{{.*}}, %[[V]], %{{.*}}) : (tensor<1x4x3x3xf32>, tensor<1x4x8xf32>, tensor<2xf32>) -> tensor<1x2x3x3xf32>
+// CHECK-NOT: linalg.conv_2d_nchw_fchw
 // CHECK-NOT: spiree.
-// CHECK-NOT: flow.dispatch
-// CHECK-NOT: stream.executable
-func.func @expect_no_rewrite_dense_layer(%x: tensor<1x4x3x3xf32>, %init: tensor<1x2x3x3xf32>) -> tensor<1x2x3x3xf32> {
-  %w = arith.constant dense<1.0> : tensor<2x4x1x1xf32>
+func.func @dense_layer_runs_dense_kernel(%x: tensor<1x4x3x3xf32>) -> tensor<1x2x3x3xf32> {
+  %init = arith.constant dense<0.0> : tensor<1x2x3x3xf32>
+  %w = arith.constant dense<[[[[1.0]], [[2.0]], [[3.0]], [[4.0]]], [[[5.0]], [[6.0]], [[7.0]], [[8.0]]]]> : tensor<2x4x1x1xf32>
   %0 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>, spiree.dense = "too dense"}
          ins(%x, %w : tensor<1x4x3x3xf32>, tensor<2x4x1x1xf32>) outs(%init : tensor<1x2x3x3xf32>) -> tensor<1x2x3x3xf32>
   return %0 : tensor<1x2x3x3xf32>
@@ -86,6 +90,7 @@ func.func @expect_no_rewrite_dense_layer(%x: tensor<1x4x3x3xf32>, %init: tensor<
 // The accumulator comes from a function argument, not a bias: the layer stays dense.
 // CHECK-LABEL: func.func @expect_no_rewrite_unknown_init
 // CHECK: linalg.conv_2d_nchw_fchw
+// CHECK-NOT: spiree.sparse
 // CHECK-NOT: flow.dispatch
 func.func @expect_no_rewrite_unknown_init(%x: tensor<1x4x3x3xf32>, %init: tensor<1x8x3x3xf32>) -> tensor<1x8x3x3xf32> {
   %w = arith.constant dense<[[[[1.0]], [[0.0]], [[2.0]], [[0.0]]], [[[3.0]], [[0.0]], [[4.0]], [[0.0]]],
