@@ -26,9 +26,9 @@ class PassOptions:
 
 
 def _pipeline() -> tuple:
-    from . import detect, materialize
+    from . import detect, dwconv, materialize
 
-    return (detect, materialize)
+    return (detect, materialize, dwconv)
 
 
 # The passes the pipeline runs, in order (modules with `run(module, options)`).
