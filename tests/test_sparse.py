@@ -92,3 +92,19 @@ def test_random_shapes(c_in, c_out, h, w, group, sparsity):
     w0 = model[0].weight.detach().numpy()
     expect = 1 if pattern.compiler_uses("conv1x1", pattern.detect(w0)) else 0
     check(model, x, "host", expect_sparse_layers=expect)
+
+
+@pytest.mark.parametrize("target", ["host", "arm64"])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_depthwise_kernel_numerics(target, stride):
+    torch.manual_seed(4)
+    model = nn.Sequential(nn.Conv2d(12, 12, 3, stride, 1, groups=12), nn.ReLU(),
+                          nn.Conv2d(12, 12, 3, 1, 1, groups=12, bias=False)).eval()
+    for shape in [(2, 12, 9, 13), (1, 12, 1, 1)]:
+        x = torch.randn(*shape)
+        art = spiree.compile(model, (x,), target=target)
+        assert [r["decision"] for r in art.manifest["passes"]] == ["kernel", "kernel"]
+        y = spiree.load(art)(x.numpy())
+        with torch.no_grad():
+            ref = model(x).numpy()
+        assert np.abs(y - ref).max() <= ATOL, f"{target} stride {stride} {shape}"

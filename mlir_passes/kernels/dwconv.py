@@ -83,7 +83,8 @@ void {self.name}(
       float kw[9];
       for (size_t i = 0; i < 9; ++i) kw[i] = wt[c * 9 + i];
 {"".join(f"      const {vt} k{i} = ({vt}){{0}} + kw[{i}];{chr(10)}" for i in range(9))}      const {vt} vb = ({vt}){{0}} + bias[c];
-      long tag[3] = {{-9, -9, -9}};
+      long tag[3];
+      tag[0] = tag[1] = tag[2] = -9;  /* no initializer: constant data would need relocations */
       for (size_t oy = 0; oy < ho; ++oy) {{
         const float* r[3];
         for (size_t ky = 0; ky < 3; ++ky) {{
