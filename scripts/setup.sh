@@ -31,11 +31,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 if ! .venv/bin/python -c "import spiree, iree.compiler, iree.runtime, torch, torch_mlir, pytest" 2>/dev/null \
    || [ pyproject.toml -nt .venv/.spiree-installed ]; then
-  log "installing spiree[test] into .venv (first time: a few minutes)"
+  log "installing spiree[test,bench] into .venv (first time: a few minutes)"
   .venv/bin/python -m pip install -q --upgrade pip
   # torch first, pinned, so that the CPU wheel is taken (an unpinned torch pulls a CUDA build).
   .venv/bin/python -m pip install -q "torch==2.13.0"
-  .venv/bin/python -m pip install -q -e ".[test]"
+  .venv/bin/python -m pip install -q -e ".[test,bench]"
   touch .venv/.spiree-installed
 else
   log "python packages present"
