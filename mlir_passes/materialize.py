@@ -56,9 +56,9 @@ def tile_pixels(target, group: int) -> int:
     return lanes * vectors_per_row
 
 
-def dense_group(target) -> int:
-    """Output channels per block of the dense kernel: as many as the registers allow (G=8)."""
-    return 8 if target.vector_registers >= 32 else 4
+# Output channels per block of the dense kernel (measured on AVX-512: 4 channels x 64 pixels
+# beat 8 x 32 on every MobileNet-v1 1x1 shape).
+DENSE_GROUP = 4
 
 
 def dense_values(weight: np.ndarray, group: int) -> np.ndarray:
@@ -97,7 +97,7 @@ def run(module, options: PassOptions) -> None:
                 values, indices = pattern.pack(weight, group)
                 index_bits = indices.dtype.itemsize * 8
             else:
-                group = dense_group(target)
+                group = DENSE_GROUP
                 values, indices, index_bits = dense_values(weight, group), None, DENSE
             variant = SpmmVariant(tile_pixels(target, group), group, index_bits, target.vector_f32_lanes)
             variants.append(variant)

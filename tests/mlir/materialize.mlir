@@ -68,13 +68,13 @@ func.func @zero_init_no_activation(%x: tensor<1x4x3x3xf32>) -> tensor<1x8x3x3xf3
 
 // -----
 
-// A layer detect kept dense runs the dense variant of the kernel: weights [NG, C_in, G] with
-// G=8 on this (32-register) host, no index table.
-// CHECK: func.func private @[[GEMM:spiree_gemm_f32_[0-9]+x8_v[0-9]+]](memref<?xf32>, memref<?xf32>, memref<?xf32>, memref<?xf32>,
+// A layer detect kept dense runs the dense variant of the kernel: weights [NG, C_in, G=4],
+// no index table.
+// CHECK: func.func private @[[GEMM:spiree_gemm_f32_[0-9]+x4_v[0-9]+]](memref<?xf32>, memref<?xf32>, memref<?xf32>, memref<?xf32>,
 // CHECK-LABEL: func.func @dense_layer_runs_dense_kernel
-// CHECK: %[[V:.*]] = arith.constant dense<{{\[\[\[}}1.000000e+00, 5.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00], [2.000000e+00, 6.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00], [3.000000e+00, 7.000000e+00, {{.*}}]]]> : tensor<1x4x8xf32>
+// CHECK: %[[V:.*]] = arith.constant dense<{{\[\[\[}}1.000000e+00, 5.000000e+00, 0.000000e+00, 0.000000e+00], [2.000000e+00, 6.000000e+00, 0.000000e+00, 0.000000e+00], [3.000000e+00, 7.000000e+00, 0.000000e+00, 0.000000e+00], [4.000000e+00, 8.000000e+00, 0.000000e+00, 0.000000e+00]]]> : tensor<1x4x4xf32>
 // CHECK-NOT: xi8>
-// CHECK: flow.dispatch @spiree_pointwise_kernels::@pointwise_0(%{{.*}}, %[[V]], %{{.*}}) : (tensor<1x4x3x3xf32>, tensor<1x4x8xf32>, tensor<2xf32>) -> tensor<1x2x3x3xf32>
+// CHECK: flow.dispatch @spiree_pointwise_kernels::@pointwise_0(%{{.*}}, %[[V]], %{{.*}}) : (tensor<1x4x3x3xf32>, tensor<1x4x4xf32>, tensor<2xf32>) -> tensor<1x2x3x3xf32>
 // CHECK-NOT: linalg.conv_2d_nchw_fchw
 // CHECK-NOT: spiree.
 func.func @dense_layer_runs_dense_kernel(%x: tensor<1x4x3x3xf32>) -> tensor<1x2x3x3xf32> {
