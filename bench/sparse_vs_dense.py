@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,28 +31,10 @@ import numpy as np
 import torch
 
 from spiree.models.registry import load_model, parse_model_source
-from spiree.pipeline.benchmark import alternate
+from spiree.pipeline.benchmark import alternate, dispatch_profile
 from spiree.pipeline.build import BuildOptions, build
 from spiree.pipeline.inspect import layer_table
-from spiree.pipeline.runtime import tool_command_prefix
 from spiree.targets import get_target
-
-
-def dispatch_profile(vmfb: bytes, x: np.ndarray, target) -> dict[str, float]:
-    """Average milliseconds per dispatch name (iree-benchmark-module --print_device_statistics)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "m.vmfb").write_bytes(vmfb)
-        np.save(Path(tmp) / "x.npy", x)
-        cmd = [*tool_command_prefix(target, "iree-benchmark-module"), f"--module={tmp}/m.vmfb",
-               "--device=local-sync", "--function=main", f"--input=@{tmp}/x.npy",
-               "--benchmark_min_time=0.5s", "--print_device_statistics"]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        out = proc.stdout + proc.stderr
-    prof = {}
-    for m in re.finditer(r"host_execute (\S+)\s+count=(\d+) total=\S+ \S* ?avg=([\d.]+) (ns|us|ms|s)\b", out):
-        name, avg, unit = m.group(1), float(m.group(3)), m.group(4)
-        prof[name] = avg * {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
-    return prof
 
 
 def pointwise_ms(prof: dict[str, float]) -> float:
@@ -132,7 +112,8 @@ def main(argv=None) -> int:
         d, sp = med["dense"], med["sparse"]
         sparse = builds["sparse"]
         flop_limit = total_macs / (total_macs - _removed_macs(sparse.manifest))
-        prof = {k: dispatch_profile(a.vmfb, x, target) for k, a in builds.items()}
+        prof = ({k: dispatch_profile(a.vmfb, [x], target) for k, a in builds.items()}
+                if target.runner != "wasm" else {k: {} for k in builds})
         pw = {k: pointwise_ms(p) for k, p in prof.items()}
         n_sparse = sum(1 for r in sparse.manifest["passes"] if r["decision"] == "sparse")
         row = dict(model="mobilenet_v1", target=target.name, sparsity=s, group=args.group,
@@ -141,16 +122,16 @@ def main(argv=None) -> int:
                    speedup_vs_iree=round(med["iree"] / sp, 3),
                    pointwise_iree_ms=round(pw["iree"], 3), pointwise_dense_ms=round(pw["dense"], 3),
                    pointwise_sparse_ms=round(pw["sparse"], 3),
-                   pointwise_speedup=round(pw["dense"] / pw["sparse"], 3),
-                   pointwise_speedup_vs_iree=round(pw["iree"] / pw["sparse"], 3),
+                   pointwise_speedup=_ratio(pw["dense"], pw["sparse"]),
+                   pointwise_speedup_vs_iree=_ratio(pw["iree"], pw["sparse"]),
                    sparse_layers=n_sparse, vmfb_dense_bytes=len(builds["dense"].vmfb),
                    vmfb_sparse_bytes=len(sparse.vmfb),
                    times_ms={k: [round(t, 3) for t in v] for k, v in times.items()},
                    profile_ms={k: {n: round(t, 4) for n, t in p.items()} for k, p in prof.items()})
         rows.append(row)
         print(f"{s:>8.2f} {med['iree']:>8.2f} {d:>9.2f} {sp:>10.2f} {d / sp:>7.2f}x {flop_limit:>9.2f}x "
-              f"{pw['iree']:>9.2f} {pw['dense']:>10.2f} {pw['sparse']:>11.2f} {pw['dense'] / pw['sparse']:>11.2f}x "
-              f"{pw['iree'] / pw['sparse']:>10.2f}x {n_sparse:>10} "
+              f"{pw['iree']:>9.2f} {pw['dense']:>10.2f} {pw['sparse']:>11.2f} {row['pointwise_speedup'] or float('nan'):>11.2f}x "
+              f"{row['pointwise_speedup_vs_iree'] or float('nan'):>10.2f}x {n_sparse:>10} "
               f"{len(builds['dense'].vmfb) / 1e6:>5.1f}/{len(sparse.vmfb) / 1e6:<5.1f}", flush=True)
 
     refs = []
@@ -166,6 +147,10 @@ def main(argv=None) -> int:
         _plot(rows, args.plot)
         print(f"wrote {args.plot}")
     return 0
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return round(a / b, 3) if b else None
 
 
 def _removed_macs(manifest) -> int:

@@ -5,7 +5,9 @@ Used by bench/ scripts only; performance is never asserted in unit tests.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+import time
 import tempfile
 from pathlib import Path
 from typing import Sequence
@@ -19,7 +21,10 @@ from .runtime import tool_command_prefix
 
 def time_once(vmfb: bytes, inputs: Sequence[np.ndarray], target: Target, *, entry: str = "main",
               min_time_s: float = 0.2, workdir: Path | None = None) -> float:
-    """Mean milliseconds per call over an iree-benchmark-module run of at least `min_time_s`."""
+    """Mean milliseconds per call over a run of at least `min_time_s`: iree-benchmark-module,
+    or for wasm32 (no stock tool loads wasm executables) calls through the wasm runner."""
+    if target.runner == "wasm":
+        return _time_in_process(vmfb, inputs, target, entry=entry, min_time_s=min_time_s)
     with tempfile.TemporaryDirectory(prefix="spiree-bench-", dir=workdir) as tmp:
         tmpd = Path(tmp)
         (tmpd / "m.vmfb").write_bytes(vmfb)
@@ -48,3 +53,40 @@ def alternate(builds: dict[str, bytes], inputs, target: Target, *, repeats: int 
             if r >= warmup:
                 times[name].append(t)
     return times
+
+
+def _time_in_process(vmfb: bytes, inputs, target: Target, *, entry: str, min_time_s: float) -> float:
+    from .runtime import make_runner
+
+    run = make_runner(vmfb, entry, target)
+    run(*inputs)  # warm-up: loads executables, moves constants into place
+    n, t0 = 0, time.perf_counter()
+    while True:
+        run(*inputs)
+        n += 1
+        elapsed = time.perf_counter() - t0
+        if elapsed >= min_time_s and n >= 2:
+            return elapsed / n * 1e3
+
+
+_STAT_RE = re.compile(r"host_execute (\S+)\s+count=(\d+) total=\S+ \S* ?avg=([\d.]+) (ns|us|ms|s)\b")
+
+
+def dispatch_profile(vmfb: bytes, inputs: Sequence[np.ndarray], target: Target, *,
+                     entry: str = "main", min_time_s: float = 0.5) -> dict[str, float]:
+    """Average milliseconds per dispatch, by dispatch name
+    (`iree-benchmark-module --print_device_statistics`; not available for wasm32)."""
+    with tempfile.TemporaryDirectory(prefix="spiree-profile-") as tmp:
+        tmpd = Path(tmp)
+        (tmpd / "m.vmfb").write_bytes(vmfb)
+        cmd = [*tool_command_prefix(target, "iree-benchmark-module"), f"--module={tmpd / 'm.vmfb'}",
+               "--device=local-sync", f"--function={entry}", f"--benchmark_min_time={min_time_s}s",
+               "--print_device_statistics"]
+        for i, a in enumerate(inputs):
+            np.save(tmpd / f"in{i}.npy", a)
+            cmd.append(f"--input=@{tmpd / f'in{i}.npy'}")
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RunError(f"iree-benchmark-module failed: {proc.stderr.strip()[-400:]}")
+    unit = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
+    return {m.group(1): float(m.group(3)) * unit[m.group(4)] for m in _STAT_RE.finditer(proc.stdout + proc.stderr)}

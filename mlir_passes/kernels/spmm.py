@@ -125,8 +125,9 @@ static inline __attribute__((always_inline)) void {self.name}_t{mr}(
     {vt} xv[{nv}];
     for (size_t v = 0; v < {nv}; ++v) xv[v] = *(const {vt}*)(xr + v * {vw});
     for (size_t r = 0; r < {G}; ++r) {{
-      const {vt} wv = ({vt}){{0}} + w[j * {G} + r];
-      for (size_t v = 0; v < {nv}; ++v) acc[r][v] += wv * xv[v];
+      /* vector * scalar: the weight is broadcast straight into the FMA (no splat arithmetic) */
+      const float wr = w[j * {G} + r];
+      for (size_t v = 0; v < {nv}; ++v) acc[r][v] += xv[v] * wr;
     }}
   }}
   for (size_t r = 0; r < rows; ++r) {{
