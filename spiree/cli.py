@@ -85,7 +85,7 @@ def cmd_compile(args) -> int:
     po = _prune_options(args)
     loaded = as_loaded_model(args.model, options=_model_options(args), weights=args.weights, seed=args.seed)
     artifact = build(loaded, target, options=BuildOptions(
-        emit_mlir=Path(args.emit_mlir) if args.emit_mlir else None,
+        emit_mlir=Path(args.emit_mlir) if args.emit_mlir else None, kernels=args.kernels,
         **({} if po is None else dict(sparsity=po.sparsity, group=po.group, balanced=po.balanced,
                                       rearrange=po.rearrange))))
     artifact.save(out)
@@ -93,7 +93,18 @@ def cmd_compile(args) -> int:
     print(f"wrote {out} ({len(artifact.vmfb) / 1e6:.1f} MB, target {target.name}, "
           f"{m['macs'] / 1e6:.1f}M MACs, {m['parameters']:,} parameters) and {out.with_suffix('.json')} "
           f"in {time.perf_counter() - t0:.1f} s")
+    if args.report:
+        print(format_pass_report(m["passes"]))
     return 0
+
+
+def format_pass_report(rows: list[dict]) -> str:
+    """The passes' per-layer decisions as a table (`spiree compile --report`)."""
+    lines = [f"{'#':>3}  {'op':<10} {'weight':<16} {'decision':<9} reason"]
+    for i, r in enumerate(rows):
+        weight = "x".join(map(str, r.get("weight", [])))
+        lines.append(f"{i:>3}  {r['op']:<10} {weight:<16} {r['decision']:<9} {r['reason']}")
+    return "\n".join(lines)
 
 
 def cmd_run(args) -> int:
@@ -271,6 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--target", default="host", help="target name (see `spiree targets`; default host)")
     c.add_argument("-o", "--output", required=True, help="output .vmfb path")
     c.add_argument("--emit-mlir", metavar="DIR", help="save the IR after each MLIR stage into DIR")
+    c.add_argument("--kernels", default="sparse", choices=("sparse", "dense", "iree"),
+                   help="sparse: spiree kernels exploiting zeros (default); dense: the same kernels, every "
+                        "layer dense (baseline); iree: IREE alone")
+    c.add_argument("--report", action="store_true", help="print the per-layer sparse/dense decisions")
     _add_prune_args(c, required=False)
     c.set_defaults(func=cmd_compile)
 

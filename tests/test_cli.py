@@ -120,3 +120,19 @@ def test_run_on_the_wrong_target(tiny_artifacts):
     p = spiree("run", tiny_artifacts["arm64"], "--target", "host")
     assert p.returncode == 1
     assert "compiled for target 'arm64', not 'host'" in error_line(p)
+
+
+def test_compile_report_and_kernel_modes(tmp_path):
+    p = spiree("-q", "compile", "tiny_cnn", "--sparsity", "0.5", "--group", "4", "--report", "-o", tmp_path / "s.vmfb")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert "  1  conv1x1    64x32x1x1        sparse    G=4 K=16 sparsity 0.50" in lines
+    assert "  3  dwconv3x3  16x1x3x3         kernel    spiree_dwconv3x3s1_f32_v16" in lines or \
+        any(l.startswith("  3  dwconv3x3  16x1x3x3         kernel    spiree_dwconv3x3s1_f32_v") for l in lines)
+    p = spiree("-q", "compile", "tiny_cnn", "--sparsity", "0.5", "--kernels", "dense", "--report", "-o", tmp_path / "d.vmfb")
+    assert p.returncode == 0, p.stderr
+    assert "dense     dense baseline build (sparsity not exploited)" in p.stdout
+    p = spiree("-q", "compile", "tiny_cnn", "--kernels", "iree", "-o", tmp_path / "i.vmfb")
+    assert p.returncode == 0 and json.loads((tmp_path / "i.json").read_text())["passes"] == []
+    for name in ("s", "d", "i"):
+        assert spiree("run", tmp_path / f"{name}.vmfb", "--check").returncode == 0
