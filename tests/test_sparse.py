@@ -44,11 +44,12 @@ def test_host_numerics_groups_and_sparsities(group, sparsity):
     check(model, x, "host", expect_sparse_layers=2)
 
 
+@pytest.mark.parametrize("target", ["arm64", "wasm32"])
 @pytest.mark.parametrize("group, sparsity", [(4, 0.7), (8, 0.9), (1, 0.5), (2, 0.3)])
-def test_arm64_numerics(group, sparsity):
+def test_cross_target_numerics(target, group, sparsity):
     model = pruned(pointwise_net(24, 30, 17), sparsity, group)
     x = torch.randn(1, 24, 9, 7, generator=torch.Generator().manual_seed(2))
-    check(model, x, "arm64", expect_sparse_layers=2)
+    check(model, x, target, expect_sparse_layers=2)
 
 
 def test_large_image_and_batch():
@@ -94,7 +95,7 @@ def test_random_shapes(c_in, c_out, h, w, group, sparsity):
     check(model, x, "host", expect_sparse_layers=expect)
 
 
-@pytest.mark.parametrize("target", ["host", "arm64"])
+@pytest.mark.parametrize("target", ["host", "arm64", "wasm32"])
 @pytest.mark.parametrize("stride", [1, 2])
 def test_depthwise_kernel_numerics(target, stride):
     torch.manual_seed(4)
