@@ -103,7 +103,7 @@ class Row:
     before_finetune: float  # pruned, weights as they were (nan for the gradual schedule)
     bn_recalibrated: float  # pruned, BatchNorm statistics re-estimated, no training (nan: gradual)
     after_finetune: float
-    energy_kept: float  # fraction of the pruned layers' squared weight magnitude kept
+    energy_kept: float  # fraction of the dense weights' squared magnitude the final masks keep
     zeros: float  # fraction of the pruned layers' weights that are zero after fine-tuning
 
 
@@ -119,6 +119,8 @@ def prune_and_finetune(dense: nn.Module, data, *, sparsity: float, group: int, r
     steps = max(1, epochs // 2)
     sp = GroupSparsifier(sparsity=sparsity, group=group, schedule=Cubic(steps) if gradual else None)
     model = sp.prepare(model, layers, inplace=True)
+    mods = dict(model.named_modules())
+    dense_w = {n: mods[n].parametrizations.weight.original.detach().clone() for n in layers}
     before = recal = float("nan")
     if gradual:
         sp.step()
@@ -129,8 +131,10 @@ def prune_and_finetune(dense: nn.Module, data, *, sparsity: float, group: int, r
     torch.manual_seed(seed)
     train(model, xtr, ytr, epochs=epochs, lr=lr, seed=seed,
           on_epoch=(lambda: sp.steps < steps and sp.step()) if gradual else None)
-    rep = sp.report()
-    kept = sum(r["energy_kept"] * r["energy_total"] for r in rep) / sum(r["energy_total"] for r in rep)
+    # magnitude kept: the final masks applied to the dense (rearranged) weights
+    masks = {n: mods[n].parametrizations.weight[0].mask for n in layers}
+    kept = (sum(float(((dense_w[n] * masks[n]) ** 2).sum()) for n in layers)
+            / sum(float((dense_w[n] ** 2).sum()) for n in layers))
     model = sp.squash_mask()
     mods = dict(model.named_modules())
     zeros = sum(int((mods[n].weight == 0).sum()) for n in layers) / sum(mods[n].weight.numel() for n in layers)
