@@ -34,6 +34,13 @@ class RegistryEntry:
     defaults: dict[str, Any]
 
 
+def _channels(width) -> int:
+    """The tiny nets' `width` is a channel count (MobileNet-v1's is a multiplier)."""
+    if float(width) != int(float(width)) or int(float(width)) < 1:
+        raise ModelError(f"width {width} of a tiny net is its base channel count: pass a whole number >= 1")
+    return int(float(width))
+
+
 REGISTRY: dict[str, RegistryEntry] = {
     "mobilenet_v1": RegistryEntry(
         lambda width, num_classes, **_: MobileNetV1(width=width, num_classes=num_classes),
@@ -41,12 +48,12 @@ REGISTRY: dict[str, RegistryEntry] = {
         {"width": 1.0, "num_classes": 1000, "resolution": 224, "batch": 1},
     ),
     "tiny_cnn": RegistryEntry(
-        lambda width, num_classes, **_: TinySeparableCNN(num_classes=num_classes, width=width),
+        lambda width, num_classes, **_: TinySeparableCNN(num_classes=num_classes, width=_channels(width)),
         "small separable CNN (MobileNet-v1 layer kinds) for tests",
         {"width": 16, "num_classes": 10, "resolution": 32, "batch": 1},
     ),
     "tiny_resnet": RegistryEntry(
-        lambda width, num_classes, **_: TinyResidualCNN(num_classes=num_classes, width=width),
+        lambda width, num_classes, **_: TinyResidualCNN(num_classes=num_classes, width=_channels(width)),
         "small separable CNN with residual adds, for tests",
         {"width": 16, "num_classes": 10, "resolution": 32, "batch": 1},
     ),

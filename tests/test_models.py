@@ -106,3 +106,10 @@ def test_weights_that_do_not_fit(tmp_path):
     torch.save({"bogus": torch.zeros(2)}, tmp_path / "w.pt")
     with pytest.raises(ModelError, match=r"weights .*w\.pt do not fit the model: "):
         load_model(parse_model_source("tiny_cnn", weights=str(tmp_path / "w.pt")))
+
+
+def test_tiny_width_is_a_channel_count():
+    lm = load_model(parse_model_source("tiny_cnn", options={"width": 4.0}))
+    assert lm.module.features[0][0].out_channels == 4
+    with pytest.raises(ModelError, match=r"width 2.5 of a tiny net is its base channel count: pass a whole number >= 1"):
+        load_model(parse_model_source("tiny_cnn", options={"width": 2.5}))
