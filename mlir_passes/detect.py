@@ -1,7 +1,8 @@
-"""Pass `detect`: find group-sparse 1x1 convolutions and decide, per layer, sparse or dense.
+"""Pass `detect`: find group-sparse 1x1 convolutions and Linear layers and decide, per layer,
+sparse or dense.
 
-Matches `linalg.conv_2d_nchw_fchw` with a 1x1 kernel, unit strides and dilations, whose weight
-is an `arith.constant`; reads the weight's group pattern (mlir_passes/pattern.py) and annotates
+Matches `linalg.conv_2d_nchw_fchw` with a 1x1 kernel, unit strides and dilations, and
+`linalg.matmul(x, linalg.transpose(W))` (a Linear layer), whose weight is an `arith.constant`; reads the weight's group pattern (mlir_passes/pattern.py) and annotates
 the op with the decision. It changes no computation.
 
 Before:
@@ -16,8 +17,8 @@ After:
 A layer that stays dense gets `spiree.dense = "<reason>"` instead (too dense for the sparse
 kernel to win, or no group structure).
 
-Left alone: strided, dilated or KxK convolutions, depthwise convolutions, weights that are not
-constants, matmuls (Linear layers).
+Left alone: strided, dilated or KxK convolutions, depthwise convolutions, matmuls whose weight
+is not a transposed constant.
 """
 from __future__ import annotations
 
@@ -48,35 +49,61 @@ def is_pointwise_conv(op) -> bool:
     return True
 
 
-def decide(pat: pattern.GroupPattern, options: PassOptions) -> tuple[bool, str]:
+MATMUL = "linalg.matmul"
+
+
+def linear_weight(op):
+    """For `linalg.matmul(x, linalg.transpose(W) [1, 0])` (a Linear layer as torch-mlir emits
+    it), the value of W [out, in]; else None."""
+    if op.name != MATMUL:
+        return None
+    t = op.operands[1].owner
+    if getattr(t, "name", None) != "linalg.transpose" or list(t.attributes["permutation"]) != [1, 0]:
+        return None
+    return t.operands[0]
+
+
+def weight_value(op):
+    """The weight operand of a matched contraction: conv weight [O, I, 1, 1] or Linear W [O, I]."""
+    return op.operands[1] if op.name == CONV else linear_weight(op)
+
+
+def kind_of(op) -> str:
+    return "conv1x1" if op.name == CONV else "linear"
+
+
+def decide(pat: pattern.GroupPattern, options: PassOptions, kind: str = "conv1x1") -> tuple[bool, str]:
     """The per-layer decision (`pattern.compiler_uses`, shared with `spiree inspect`), with a reason."""
-    if not pattern.compiler_uses("conv1x1", pat, options.min_sparsity):
+    if not pattern.compiler_uses(kind, pat, options.min_sparsity):
         return False, f"sparsity {pat.sparsity:.2f} below {options.min_sparsity:.2f}: dense is faster"
     return True, f"G={pat.group} K={pat.k} sparsity {pat.sparsity:.2f}"
 
 
 def pointwise_convs(module) -> list:
+    """1x1 convolutions and Linear layers (matmul with a transposed weight), in order."""
     ops = []
     for top in module.body.operations:
         if top.operation.name != "func.func":
             continue
         for block in top.regions[0].blocks:
-            ops.extend(op.operation for op in block.operations if is_pointwise_conv(op.operation))
+            ops.extend(op.operation for op in block.operations
+                       if is_pointwise_conv(op.operation) or linear_weight(op.operation) is not None)
     return ops
 
 
 def run(module, options: PassOptions) -> None:
     with module.context:
         for i, op in enumerate(pointwise_convs(module)):
-            w = constant_array(op.operands[1])
-            shape = list(mir.RankedTensorType(op.operands[1].type).shape)
-            entry = {"layer": i, "op": "conv1x1", "weight": shape}
+            w_val = weight_value(op)
+            w = constant_array(w_val)
+            shape = list(mir.RankedTensorType(w_val.type).shape)
+            entry = {"layer": i, "op": kind_of(op), "weight": shape}
             if w is None:
                 op.attributes["spiree.dense"] = mir.StringAttr.get("weight is not a constant")
                 options.report.append({**entry, "decision": "dense", "reason": "weight is not a constant"})
                 continue
             pat = pattern.detect(w)
-            sparse, reason = decide(pat, options)
+            sparse, reason = decide(pat, options, kind_of(op))
             if sparse and not options.exploit_sparsity:
                 sparse, reason = False, "dense baseline build (sparsity not exploited)"
             entry.update(group=pat.group, k=pat.k, balanced=pat.balanced, sparsity=round(pat.sparsity, 4))

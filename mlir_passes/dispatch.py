@@ -122,7 +122,20 @@ def dispatch(symbol: str, export: str, operands: list, result_type, before):
         ).results[0]
 
 
-_PURE = ("arith.constant", "tensor.empty", "linalg.broadcast", "linalg.fill", "tensor.pad")
+def replace_with_dispatch(op, relu, symbol: str, export: str, operands: list) -> None:
+    """Replace `op` (and the ReLU `relu` consuming it, if not None) by a dispatch of
+    `@symbol::@export(operands)`, then erase what only they used."""
+    last = relu if relu is not None else op
+    result = dispatch(symbol, export, operands, last.results[0].type, last)
+    last.results[0].replace_all_uses_with(result)
+    block = op.block
+    if relu is not None:
+        relu.erase()
+    op.erase()
+    erase_dead(block)
+
+
+_PURE = ("arith.constant", "tensor.empty", "linalg.broadcast", "linalg.fill", "linalg.transpose", "tensor.pad")
 
 
 def erase_dead(block) -> None:

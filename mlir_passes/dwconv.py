@@ -27,7 +27,7 @@ import numpy as np
 
 from . import PassOptions
 from . import ir as mir
-from .dispatch import Export, constant, dispatch, erase_dead, insert_executable
+from .dispatch import Export, constant, insert_executable, replace_with_dispatch
 from .epilogue import bias_of, constant_array, relu_consumer, scalar_constant
 from .kernels.dwconv import DwconvVariant, render_source
 
@@ -83,21 +83,14 @@ def run(module, options: PassOptions) -> None:
             variant = DwconvVariant(strides[0], target.vector_f32_lanes)
             variants.append(variant)
             relu = relu_consumer(op.results[0])
-            replaced = relu if relu is not None else op
             export = Export(f"dwconv_{len(exports)}", variant.name,
                             (("f32", n * c * h * w), ("f32", c * 9), ("f32", c), ("f32", n * c * ho * wo)),
                             (n, c, h, w, ho, wo), c, 0.0 if relu is not None else -math.inf, math.inf)
             exports.append(export)
             operands = [x, constant(weight.reshape(c, 9).astype(np.float32), op), constant(bias, op)]
-            result = dispatch(EXECUTABLE, export.name, operands, replaced.results[0].type, replaced)
-            replaced.results[0].replace_all_uses_with(result)
             options.report.append({"op": "dwconv3x3", "weight": [c, 1, 3, 3], "stride": strides[0],
                                    "decision": "kernel", "reason": variant.name})
-            block = op.block
-            if relu is not None:
-                relu.erase()
-            op.erase()
-            erase_dead(block)
+            replace_with_dispatch(op, relu, EXECUTABLE, export.name, operands)
         if exports:
             insert_executable(module, EXECUTABLE, exports, render_source(variants), target)
 

@@ -1,7 +1,8 @@
-"""Pass `materialize`: run each 1x1 convolution on spiree's pointwise kernel, with the packed
-group-sparse weights where `detect` found them worth it, dense weights elsewhere.
+"""Pass `materialize`: run each 1x1 convolution and Linear layer on spiree's pointwise kernel,
+with the packed group-sparse weights where `detect` found them worth it, dense weights elsewhere.
 
-For each `linalg.conv_2d_nchw_fchw` annotated by `detect`:
+For each `linalg.conv_2d_nchw_fchw` (and Linear `linalg.matmul`, as a 1x1 convolution over one
+pixel) annotated by `detect`:
 - `spiree.sparse = {group = G, k = K, ...}`: the constant weight becomes values [NG, K, G] f32
   and indices [NG, K] (narrowest signed integer type), per mlir_passes/pattern.py, and the op a
   dispatch of `spiree_spmm_f32_{MR}x{G}_v{L}_i{B}`;
@@ -40,8 +41,8 @@ import numpy as np
 from . import PassOptions
 from . import ir as mir
 from . import pattern
-from .detect import pointwise_convs
-from .dispatch import Export, constant, dispatch, erase_dead, insert_executable
+from .detect import kind_of, pointwise_convs, weight_value
+from .dispatch import Export, constant, insert_executable, replace_with_dispatch
 from .epilogue import bias_of, constant_array, relu_consumer
 from .kernels.spmm import DENSE, SpmmVariant, render_source
 
@@ -82,14 +83,15 @@ def run(module, options: PassOptions) -> None:
             for key in ("spiree.sparse", "spiree.dense"):
                 if key in op.attributes:
                     del op.attributes[key]
-            x, w_val, init = op.operands[0], op.operands[1], op.operands[2]
+            x, w_val, init = op.operands[0], weight_value(op), op.operands[2]
             weight = constant_array(w_val)
-            n, c_in, h, w = mir.RankedTensorType(x.type).shape
+            x_shape = mir.RankedTensorType(x.type).shape
+            n, c_in, h, w = x_shape if len(x_shape) == 4 else (*x_shape, 1, 1)  # Linear: [N, in]
             c_out = mir.RankedTensorType(w_val.type).shape[0]
             bias = bias_of(init, c_out)
             if not annotated or weight is None or bias is None:
                 if annotated and weight is not None:
-                    options.report.append({"op": "conv1x1", "weight": [c_out, c_in, 1, 1], "decision": "iree",
+                    options.report.append({"op": kind_of(op), "weight": [c_out, c_in], "decision": "iree",
                                            "reason": "accumulator init is not a bias broadcast or zeros"})
                 continue
             if sparse_info is not None:
@@ -102,7 +104,6 @@ def run(module, options: PassOptions) -> None:
             variant = SpmmVariant(tile_pixels(target, group), group, index_bits, target.vector_f32_lanes)
             variants.append(variant)
             relu = relu_consumer(op.result)
-            replaced = relu if relu is not None else op
             hw = h * w
             ng, k = values.shape[0], values.shape[1]
             operands = [x, constant(values, op)]
@@ -115,13 +116,7 @@ def run(module, options: PassOptions) -> None:
             export = Export(f"pointwise_{len(exports)}", variant.name, tuple(bindings),
                             (n, c_in, c_out, hw, k), ng, 0.0 if relu is not None else -math.inf, math.inf)
             exports.append(export)
-            result = dispatch(EXECUTABLE, export.name, operands, replaced.results[0].type, replaced)
-            replaced.results[0].replace_all_uses_with(result)
-            block = op.block
-            if relu is not None:
-                relu.erase()
-            op.erase()
-            erase_dead(block)
+            replace_with_dispatch(op, relu, EXECUTABLE, export.name, operands)
         if exports:
             insert_executable(module, EXECUTABLE, exports, render_source(variants), target)
 

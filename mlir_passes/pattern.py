@@ -101,10 +101,11 @@ def pattern_of(w2d: np.ndarray, group: int) -> GroupPattern:
 
 
 def detect(weight: np.ndarray, groups: tuple[int, ...] = SUPPORTED_GROUPS) -> GroupPattern:
-    """The pattern with the largest G in `groups` that holds (G=1 always holds)."""
+    """The pattern with the largest G in `groups` that holds (G=1 always holds); G never
+    exceeds C_out (a single group wider than the layer would only pad)."""
     w2d = positions_view(weight)
     for g in sorted(groups, reverse=True):
-        if holds(w2d, g):
+        if g <= max(1, w2d.shape[0]) and holds(w2d, g):
             return pattern_of(w2d, g)
     return pattern_of(w2d, 1)
 
@@ -153,15 +154,15 @@ def unpack(values: np.ndarray, indices: np.ndarray, c_out: int, positions: int) 
 # The compiler's per-layer rule. Layer kinds, as the pruner and `spiree inspect` name them:
 # "conv1x1" (1x1, stride 1, no dilation, groups=1), "conv" (any other groups=1 convolution),
 # "linear", "dwconv" (depthwise, always dense).
-SPARSE_KINDS: tuple[str, ...] = ("conv1x1",)
+SPARSE_KINDS: tuple[str, ...] = ("conv1x1", "linear")
 # Same default as `mlir_passes.PassOptions.min_sparsity` (the measured sparse/dense crossover).
 COMPILER_MIN_SPARSITY = 0.2
 
 
 def compiler_uses(kind: str, pat: GroupPattern | None, min_sparsity: float = COMPILER_MIN_SPARSITY) -> bool:
     """True when spiree's sparse passes will compile this layer with the sparse kernel: its kind
-    is one the kernels cover (`SPARSE_KINDS`: today 1x1 stride-1 convolutions, which the `detect`
-    pass matches) and the pattern's sparsity (by kept sets, any G) is at least `min_sparsity`.
+    is one the kernels cover (`SPARSE_KINDS`: 1x1 stride-1 convolutions and Linear layers, which
+    the `detect` pass matches) and the pattern's sparsity (by kept sets, any G) is at least `min_sparsity`.
     Everything else (depthwise, KxK, Linear, too dense) stays dense. The one place this rule
     lives: the detect pass and `spiree inspect` both ask here."""
     return pat is not None and kind in SPARSE_KINDS and pat.sparsity >= min_sparsity

@@ -19,28 +19,36 @@ from .errors import RunError
 from .runtime import tool_command_prefix
 
 
-def time_once(vmfb: bytes, inputs: Sequence[np.ndarray], target: Target, *, entry: str = "main",
-              min_time_s: float = 0.2, workdir: Path | None = None) -> float:
-    """Mean milliseconds per call over a run of at least `min_time_s`: iree-benchmark-module,
-    or for wasm32 (no stock tool loads wasm executables) calls through the wasm runner."""
-    if target.runner == "wasm":
-        return _time_in_process(vmfb, inputs, target, entry=entry, min_time_s=min_time_s)
-    with tempfile.TemporaryDirectory(prefix="spiree-bench-", dir=workdir) as tmp:
+_UNIT_MS = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _benchmark_module(vmfb: bytes, inputs: Sequence[np.ndarray], target: Target, *, entry: str,
+                      min_time_s: float, extra: Sequence[str]) -> subprocess.CompletedProcess:
+    """Run iree-benchmark-module (one thread, local-sync) on `vmfb` with `inputs`."""
+    with tempfile.TemporaryDirectory(prefix="spiree-bench-") as tmp:
         tmpd = Path(tmp)
         (tmpd / "m.vmfb").write_bytes(vmfb)
         cmd = [*tool_command_prefix(target, "iree-benchmark-module"), f"--module={tmpd / 'm.vmfb'}",
-               "--device=local-sync", f"--function={entry}", f"--benchmark_min_time={min_time_s}s",
-               "--benchmark_format=json"]
+               "--device=local-sync", f"--function={entry}", f"--benchmark_min_time={min_time_s}s", *extra]
         for i, a in enumerate(inputs):
             np.save(tmpd / f"in{i}.npy", a)
             cmd.append(f"--input=@{tmpd / f'in{i}.npy'}")
         proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RunError(f"iree-benchmark-module failed: {proc.stderr.strip()[-400:]}")
-        data = json.loads(proc.stdout)
-        bm = data["benchmarks"][0]
-        scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[bm["time_unit"]]
-        return float(bm["real_time"]) * scale
+    if proc.returncode != 0:
+        raise RunError(f"iree-benchmark-module failed: {proc.stderr.strip()[-400:]}")
+    return proc
+
+
+def time_once(vmfb: bytes, inputs: Sequence[np.ndarray], target: Target, *, entry: str = "main",
+              min_time_s: float = 0.2) -> float:
+    """Mean milliseconds per call over a run of at least `min_time_s`: iree-benchmark-module,
+    or for wasm32 (no stock tool loads wasm executables) calls through the wasm runner."""
+    if target.runner == "wasm":
+        return _time_in_process(vmfb, inputs, target, entry=entry, min_time_s=min_time_s)
+    proc = _benchmark_module(vmfb, inputs, target, entry=entry, min_time_s=min_time_s,
+                             extra=["--benchmark_format=json"])
+    bm = json.loads(proc.stdout)["benchmarks"][0]
+    return float(bm["real_time"]) * _UNIT_MS[bm["time_unit"]]
 
 
 def alternate(builds: dict[str, bytes], inputs, target: Target, *, repeats: int = 10,
@@ -76,17 +84,7 @@ def dispatch_profile(vmfb: bytes, inputs: Sequence[np.ndarray], target: Target, 
                      entry: str = "main", min_time_s: float = 0.5) -> dict[str, float]:
     """Average milliseconds per dispatch, by dispatch name
     (`iree-benchmark-module --print_device_statistics`; not available for wasm32)."""
-    with tempfile.TemporaryDirectory(prefix="spiree-profile-") as tmp:
-        tmpd = Path(tmp)
-        (tmpd / "m.vmfb").write_bytes(vmfb)
-        cmd = [*tool_command_prefix(target, "iree-benchmark-module"), f"--module={tmpd / 'm.vmfb'}",
-               "--device=local-sync", f"--function={entry}", f"--benchmark_min_time={min_time_s}s",
-               "--print_device_statistics"]
-        for i, a in enumerate(inputs):
-            np.save(tmpd / f"in{i}.npy", a)
-            cmd.append(f"--input=@{tmpd / f'in{i}.npy'}")
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RunError(f"iree-benchmark-module failed: {proc.stderr.strip()[-400:]}")
-    unit = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
-    return {m.group(1): float(m.group(3)) * unit[m.group(4)] for m in _STAT_RE.finditer(proc.stdout + proc.stderr)}
+    proc = _benchmark_module(vmfb, inputs, target, entry=entry, min_time_s=min_time_s,
+                             extra=["--print_device_statistics"])
+    return {m.group(1): float(m.group(3)) * _UNIT_MS[m.group(4)]
+            for m in _STAT_RE.finditer(proc.stdout + proc.stderr)}

@@ -109,3 +109,15 @@ def test_depthwise_kernel_numerics(target, stride):
         with torch.no_grad():
             ref = model(x).numpy()
         assert np.abs(y - ref).max() <= ATOL, f"{target} stride {stride} {shape}"
+
+
+@pytest.mark.parametrize("target", ["host", "arm64", "wasm32"])
+@pytest.mark.parametrize("sparsity", [0.0, 0.7])
+def test_linear_layer_on_the_pointwise_kernel(target, sparsity):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(8, 64, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 30)).eval()
+    if sparsity:
+        model = pruned(model, sparsity, 4)
+    x = torch.randn(3, 8, 5, 5)
+    art = check(model, x, target, expect_sparse_layers=2 if sparsity else 0)
+    assert [r["op"] for r in art.manifest["passes"]] == ["conv1x1", "linear"]

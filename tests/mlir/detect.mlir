@@ -53,3 +53,27 @@ func.func @expect_no_annotation_strided_or_3x3(%x: tensor<1x4x4x4xf32>, %i1: ten
          ins(%x, %w3 : tensor<1x4x4x4xf32>, tensor<2x4x3x3xf32>) outs(%i3 : tensor<1x2x2x2xf32>) -> tensor<1x2x2x2xf32>
   return %0, %1 : tensor<1x2x2x2xf32>, tensor<1x2x2x2xf32>
 }
+
+// -----
+
+// A Linear layer: positions are input channels; 4 outputs share input channels {0, 2}.
+// CHECK-LABEL: func.func @annotate_linear
+// CHECK: linalg.matmul
+// CHECK-SAME: spiree.sparse = {balanced = true, density = 5.000000e-01 : f64, group = 4 : i64, k = 2 : i64}
+func.func @annotate_linear(%x: tensor<1x4xf32>, %init: tensor<1x4xf32>) -> tensor<1x4xf32> {
+  %w = arith.constant dense<[[1.0, 0.0, 2.0, 0.0], [3.0, 0.0, 4.0, 0.0], [5.0, 0.0, 6.0, 0.0], [7.0, 0.0, 8.0, 0.0]]> : tensor<4x4xf32>
+  %et = tensor.empty() : tensor<4x4xf32>
+  %wt = linalg.transpose ins(%w : tensor<4x4xf32>) outs(%et : tensor<4x4xf32>) permutation = [1, 0]
+  %0 = linalg.matmul ins(%x, %wt : tensor<1x4xf32>, tensor<4x4xf32>) outs(%init : tensor<1x4xf32>) -> tensor<1x4xf32>
+  return %0 : tensor<1x4xf32>
+}
+
+// -----
+
+// A matmul whose weight is not a transposed constant is not a Linear layer we can read.
+// CHECK-LABEL: func.func @expect_no_annotation_plain_matmul
+// CHECK-NOT: spiree.
+func.func @expect_no_annotation_plain_matmul(%x: tensor<1x4xf32>, %w: tensor<4x4xf32>, %init: tensor<1x4xf32>) -> tensor<1x4xf32> {
+  %0 = linalg.matmul ins(%x, %w : tensor<1x4xf32>, tensor<4x4xf32>) outs(%init : tensor<1x4xf32>) -> tensor<1x4xf32>
+  return %0 : tensor<1x4xf32>
+}

@@ -102,3 +102,34 @@ func.func @expect_no_rewrite_unknown_init(%x: tensor<1x4x3x3xf32>, %init: tensor
          ins(%x, %w : tensor<1x4x3x3xf32>, tensor<8x4x1x1xf32>) outs(%init : tensor<1x8x3x3xf32>) -> tensor<1x8x3x3xf32>
   return %0 : tensor<1x8x3x3xf32>
 }
+
+// -----
+
+// A Linear layer (matmul with a transposed constant weight) runs the pointwise kernel over
+// one pixel; the bias add that follows stays as it is.
+// CHECK: func.func private @spiree_spmm_f32_{{[0-9]+}}x4_v{{[0-9]+}}_i8(
+// CHECK-LABEL: func.func @linear_layer
+// CHECK-DAG: %[[V:.*]] = arith.constant dense<{{.*}}> : tensor<1x2x4xf32>
+// CHECK-DAG: %[[I:.*]] = arith.constant dense<{{\[\[}}0, 2]]> : tensor<1x2xi8>
+// CHECK: %[[D:.*]] = flow.dispatch @spiree_pointwise_kernels::@pointwise_0(%arg0, %[[V]], %[[I]], %{{.*}}) : (tensor<2x4xf32>, tensor<1x2x4xf32>, tensor<1x2xi8>, tensor<4xf32>) -> tensor<2x4xf32>
+// CHECK-NOT: linalg.matmul
+// CHECK-NOT: linalg.transpose
+// CHECK: linalg.generic {{.*}} ins(%[[D]]
+func.func @linear_layer(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  %zero = arith.constant 0.0 : f32
+  %w = arith.constant dense<[[1.0, 0.0, 2.0, 0.0], [3.0, 0.0, 4.0, 0.0], [5.0, 0.0, 6.0, 0.0], [7.0, 0.0, 8.0, 0.0]]> : tensor<4x4xf32>
+  %bias = arith.constant dense<[1.0, 2.0, 3.0, 4.0]> : tensor<4xf32>
+  %et = tensor.empty() : tensor<4x4xf32>
+  %wt = linalg.transpose ins(%w : tensor<4x4xf32>) outs(%et : tensor<4x4xf32>) permutation = [1, 0]
+  %e = tensor.empty() : tensor<2x4xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<2x4xf32>) -> tensor<2x4xf32>
+  %0 = linalg.matmul {spiree.sparse = {balanced = true, density = 5.000000e-01 : f64, group = 4 : i64, k = 2 : i64}}
+         ins(%x, %wt : tensor<2x4xf32>, tensor<4x4xf32>) outs(%f : tensor<2x4xf32>) -> tensor<2x4xf32>
+  %1 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d1)>, affine_map<(d0, d1) -> (d0, d1)>],
+         iterator_types = ["parallel", "parallel"]} ins(%0, %bias : tensor<2x4xf32>, tensor<4xf32>) outs(%e : tensor<2x4xf32>) {
+  ^bb0(%in: f32, %b: f32, %out: f32):
+    %s = arith.addf %in, %b : f32
+    linalg.yield %s : f32
+  } -> tensor<2x4xf32>
+  return %1 : tensor<2x4xf32>
+}
