@@ -27,7 +27,7 @@ KINDS = (  # dispatch name pattern -> kind of layer
     (r"^dwconv_|conv_\d+x\d+x\d+x3x3_f32$", "depthwise 3x3"),
     (r"conv_\d+x\d+x\d+x3x3x3_f32$", "first conv 3x3"),
     (r"transpose|slow_memcpy", "layout (transpose/copy)"),
-    (r"reduction|matmul_1x", "pool + classifier"),
+    (r"reduction|matmul_1x|^linear_", "pool + classifier"),
 )
 
 

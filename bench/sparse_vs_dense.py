@@ -37,9 +37,19 @@ from spiree.pipeline.inspect import layer_table
 from spiree.targets import get_target
 
 
+def median_profiles(builds, x, target, *, repeats: int) -> dict[str, dict[str, float]]:
+    """Per-dispatch times of each build, the median of `repeats` alternating profiles."""
+    runs = {k: [] for k in builds}
+    for _ in range(repeats):
+        for k, a in builds.items():
+            runs[k].append(dispatch_profile(a.vmfb, [x], target))
+    return {k: {name: statistics.median(p.get(name, 0.0) for p in ps) for name in ps[0]} for k, ps in runs.items()}
+
+
 def pointwise_ms(prof: dict[str, float]) -> float:
-    """Time of the 1x1 convolutions: spiree's pointwise_* dispatches plus IREE's matmul-like
-    dispatches of 1x1 convs (the classifier's matmul_1x1000 is not matmul-like)."""
+    """Time of the 1x1 convolutions: spiree's pointwise_* dispatches (its classifier is linear_*)
+    plus IREE's matmul-like dispatches of 1x1 convs (IREE's classifier matmul_1x1000 is not
+    matmul-like)."""
     return sum(v for k, v in prof.items() if k.startswith("pointwise_") or "matmul_like" in k)
 
 
@@ -112,8 +122,7 @@ def main(argv=None) -> int:
         d, sp = med["dense"], med["sparse"]
         sparse = builds["sparse"]
         flop_limit = total_macs / (total_macs - _removed_macs(sparse.manifest))
-        prof = ({k: dispatch_profile(a.vmfb, [x], target) for k, a in builds.items()}
-                if target.runner != "wasm" else {k: {} for k in builds})
+        prof = median_profiles(builds, x, target, repeats=3) if target.runner != "wasm" else {k: {} for k in builds}
         pw = {k: pointwise_ms(p) for k, p in prof.items()}
         n_sparse = sum(1 for r in sparse.manifest["passes"] if r["decision"] == "sparse")
         row = dict(model="mobilenet_v1", target=target.name, sparsity=s, group=args.group,

@@ -113,7 +113,8 @@ def run(module, options: PassOptions) -> None:
                 bindings.append((f"i{index_bits}", indices.size))
             operands.append(constant(bias, op))
             bindings += [("f32", c_out), ("f32", n * c_out * hw)]
-            export = Export(f"pointwise_{len(exports)}", variant.name, tuple(bindings),
+            name = "pointwise" if kind_of(op) == "conv1x1" else "linear"
+            export = Export(f"{name}_{len(exports)}", variant.name, tuple(bindings),
                             (n, c_in, c_out, hw, k), ng, 0.0 if relu is not None else -math.inf, math.inf)
             exports.append(export)
             replace_with_dispatch(op, relu, EXECUTABLE, export.name, operands)

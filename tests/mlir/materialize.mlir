@@ -111,7 +111,7 @@ func.func @expect_no_rewrite_unknown_init(%x: tensor<1x4x3x3xf32>, %init: tensor
 // CHECK-LABEL: func.func @linear_layer
 // CHECK-DAG: %[[V:.*]] = arith.constant dense<{{.*}}> : tensor<1x2x4xf32>
 // CHECK-DAG: %[[I:.*]] = arith.constant dense<{{\[\[}}0, 2]]> : tensor<1x2xi8>
-// CHECK: %[[D:.*]] = flow.dispatch @spiree_pointwise_kernels::@pointwise_0(%arg0, %[[V]], %[[I]], %{{.*}}) : (tensor<2x4xf32>, tensor<1x2x4xf32>, tensor<1x2xi8>, tensor<4xf32>) -> tensor<2x4xf32>
+// CHECK: %[[D:.*]] = flow.dispatch @spiree_pointwise_kernels::@linear_0(%arg0, %[[V]], %[[I]], %{{.*}}) : (tensor<2x4xf32>, tensor<1x2x4xf32>, tensor<1x2xi8>, tensor<4xf32>) -> tensor<2x4xf32>
 // CHECK-NOT: linalg.matmul
 // CHECK-NOT: linalg.transpose
 // CHECK: linalg.generic {{.*}} ins(%[[D]]
