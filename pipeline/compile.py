@@ -43,7 +43,31 @@ def iree_compile_tool() -> str:
 
 
 def compile_flags(target: Target, options: CompileOptions = CompileOptions()) -> list[str]:
-    return [*target.iree_flags(), *options.dense_flags, *options.extra_flags]
+    return [*target.iree_flags(), *_linker_flags(target), *options.dense_flags, *options.extra_flags]
+
+
+def _linker_flags(target: Target) -> list[str]:
+    """`--iree-llvmcpu-...-linker-path=WRAPPER` when the target wants extra linker arguments:
+    the wrapper (a cached script, named by its content) runs IREE's own lld with them."""
+    if target.linker_wrap is None:
+        return []
+    import hashlib
+    import os
+
+    from iree.compiler.tools.binaries import find_tool
+
+    from ..targets.fetch_tools import cache_root
+
+    flag, extra = target.linker_wrap
+    script = f'#!/bin/sh\nexec "{find_tool("iree-lld")}" "$@" {shlex.join(extra)}\n'
+    path = cache_root() / "linkers" / f"iree-lld-{hashlib.sha256(script.encode()).hexdigest()[:16]}.sh"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(script)
+        tmp.chmod(0o755)
+        os.replace(tmp, path)
+    return [f"{flag}={path}"]
 
 
 def compile_module(module: MlirModule, target: Target, options: CompileOptions = CompileOptions(),

@@ -35,6 +35,10 @@ class Target:
     # SIMD registers available to a microkernel tile (accumulators + operands).
     vector_registers: int = 16
     extra_flags: tuple[str, ...] = field(default=())
+    # (iree-compile flag naming the linker, extra linker arguments): spiree runs IREE's linker
+    # through a wrapper adding the arguments (wasm32: strip the name section, which records a
+    # random temporary file name and would make every .vmfb differ).
+    linker_wrap: tuple[str, tuple[str, ...]] | None = None
 
     def iree_flags(self) -> list[str]:
         """The iree-compile flags that select this target."""
@@ -138,6 +142,7 @@ TARGETS: dict[str, Target] = {
             runner="wasm",
             kernel_cflags=("--target=wasm32-unknown-unknown", "-msimd128", "-fPIC"),
             vector_registers=16,
+            linker_wrap=("--iree-llvmcpu-wasm-linker-path", ("--strip-all",)),
         ),
     )
 }

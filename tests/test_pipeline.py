@@ -109,3 +109,12 @@ def test_qemu_missing(tiny_artifacts, monkeypatch):
     monkeypatch.setattr("shutil.which", lambda name, *a, **k: None if "qemu" in name else real(name, *a, **k))
     with pytest.raises(RunError, match=r"qemu-aarch64 is not installed, so arm64 artifacts cannot run on this x86 machine: run scripts/setup\.sh"):
         spiree.load(tiny_artifacts["arm64"])(_input())
+
+
+def test_wasm32_vmfb_is_byte_identical_too():
+    # IREE's wasm linker records a random temporary file name in the module's name section;
+    # spiree links wasm through a wrapper that strips it.
+    a = spiree.compile("tiny_cnn", target="wasm32")
+    b = spiree.compile("tiny_cnn", target="wasm32")
+    assert a.vmfb == b.vmfb
+    assert b"module_linked-" not in a.vmfb
