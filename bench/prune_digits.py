@@ -21,28 +21,15 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from spiree.models.mobilenet_v1 import SeparableBlock, conv_bn_relu
+from spiree.models.tiny import TinySeparableCNN
 from spiree.pipeline.prune import Cubic, GroupSparsifier, rearrange_channels
 from spiree.pipeline.prune.sparsifier import default_layers
 
 
-class DigitsNet(nn.Module):
-    """3x3 stem (dense: 9 positions), three separable blocks, global pool, linear classifier."""
-
-    def __init__(self, width: int = 32, num_classes: int = 10):
-        super().__init__()
-        w = width
-        self.features = nn.Sequential(
-            conv_bn_relu(1, w, 3, 1),
-            SeparableBlock(w, 2 * w, 1),
-            SeparableBlock(2 * w, 4 * w, 2),
-            SeparableBlock(4 * w, 4 * w, 1),
-        )
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(4 * w, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
+def DigitsNet(width: int = 32) -> nn.Module:
+    """The tiny separable CNN on 1-channel 8x8 digits: 3x3 stride-1 stem (dense: 9 positions),
+    three separable blocks, global pool, linear classifier."""
+    return TinySeparableCNN(num_classes=10, in_channels=1, width=width, stem_stride=1)
 
 
 def load_digits(seed: int = 0):

@@ -27,7 +27,6 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from spiree.models.registry import load_model, parse_model_source

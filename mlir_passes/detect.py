@@ -22,7 +22,6 @@ is not a transposed constant.
 """
 from __future__ import annotations
 
-import numpy as np
 
 from . import PassOptions
 from . import ir as mir
@@ -30,10 +29,6 @@ from . import pattern
 from .epilogue import constant_array
 
 CONV = "linalg.conv_2d_nchw_fchw"
-
-
-def _ints(attr) -> list[int]:
-    return [int(v) for v in np.array(mir.DenseElementsAttr(attr))]
 
 
 def is_pointwise_conv(op) -> bool:
@@ -44,7 +39,7 @@ def is_pointwise_conv(op) -> bool:
         return False
     attrs = op.attributes
     for key in ("strides", "dilations"):
-        if key in attrs and any(v != 1 for v in _ints(attrs[key])):
+        if key in attrs and any(v != 1 for v in mir.int_list(attrs[key])):
             return False
     return True
 

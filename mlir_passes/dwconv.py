@@ -35,10 +35,6 @@ EXECUTABLE = "spiree_dwconv_kernels"
 DWCONV = "linalg.depthwise_conv_2d_nchw_chw"
 
 
-def _ints(attr) -> list[int]:
-    return [int(v) for v in np.array(mir.DenseElementsAttr(attr))]
-
-
 def _unpadded_input(value):
     """The tensor before a `tensor.pad` of exactly one zero row/column on each side, or None."""
     pad = value.owner
@@ -69,8 +65,8 @@ def run(module, options: PassOptions) -> None:
         for op in depthwise_convs(module):
             padded, w_val, init = op.operands[0], op.operands[1], op.operands[2]
             weight = constant_array(w_val)
-            strides = _ints(op.attributes["strides"])
-            dilations = _ints(op.attributes["dilations"])
+            strides = mir.int_list(op.attributes["strides"])
+            dilations = mir.int_list(op.attributes["dilations"])
             x = _unpadded_input(padded)
             if (weight is None or x is None or list(weight.shape[1:]) != [3, 3] or dilations != [1, 1]
                     or strides[0] != strides[1] or strides[0] not in (1, 2)):

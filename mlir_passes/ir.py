@@ -36,3 +36,10 @@ def to_bytecode(module: Module) -> bytes:
     buf = io.BytesIO()
     module.operation.write_bytecode(buf)
     return buf.getvalue()
+
+
+def int_list(attr) -> list[int]:
+    """The values of a dense integer elements attribute (strides, dilations, ...)."""
+    import numpy as np
+
+    return [int(v) for v in np.array(DenseElementsAttr(attr))]

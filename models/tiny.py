@@ -10,11 +10,11 @@ from .mobilenet_v1 import SeparableBlock, conv_bn_relu
 class TinySeparableCNN(nn.Module):
     """3x3/2 conv, three separable blocks (one strided), average pool, linear classifier."""
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 3, width: int = 16):
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, width: int = 16, stem_stride: int = 2):
         super().__init__()
         w = width
         self.features = nn.Sequential(
-            conv_bn_relu(in_channels, w, 3, 2),
+            conv_bn_relu(in_channels, w, 3, stem_stride),
             SeparableBlock(w, 2 * w, 1),
             SeparableBlock(2 * w, 4 * w, 2),
             SeparableBlock(4 * w, 4 * w, 1),

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from .. import targets as _targets_pkg
-from ..targets import get_target
 from .artifact import Artifact
 from .errors import ArtifactError
 

@@ -52,7 +52,6 @@ def _linker_flags(target: Target) -> list[str]:
     if target.linker_wrap is None:
         return []
     import hashlib
-    import os
 
     from iree.compiler.tools.binaries import find_tool
 

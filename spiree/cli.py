@@ -5,7 +5,6 @@ Exit codes: 0 ok, 1 failure (one `spiree: error: ...` line), 2 usage error.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time

@@ -39,7 +39,6 @@ class DwconvVariant:
       if (iy >= 0 && iy < (long)h) { const float* s = xc + (size_t)iy * w; for (size_t i = 0; i < w; ++i) d[1 + i] = s[i]; }
       else { for (size_t i = 0; i < w; ++i) d[1 + i] = 0.0f; }
       for (size_t i = w + 1; i < bw; ++i) d[i] = 0.0f;"""
-            taps = [(ky, f"r[{ky}]", kx) for ky in range(3) for kx in range(3)]
             load = lambda ky, kx, at: f"r[{ky}] + {at} + {kx}"
         else:
             fill = """

@@ -5,7 +5,6 @@ import copy
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-import torch
 from torch import nn
 
 from ...mlir_passes import pattern

@@ -34,7 +34,7 @@ from torch import nn
 from torch import fx
 
 from . import masks
-from .sparsifier import default_layers, is_depthwise, is_prunable
+from .sparsifier import default_layers, is_depthwise
 
 log = logging.getLogger("spiree")
 
