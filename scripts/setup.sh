@@ -42,5 +42,5 @@ else
 fi
 
 # 3. aarch64 IREE runtime tools (iree-run-module etc.) for arm64 artifacts under qemu.
-.venv/bin/python -m spiree.targets.fetch_tools
+.venv/bin/python -c "from spiree.targets.fetch_tools import fetch; print(fetch())"
 log "done"
