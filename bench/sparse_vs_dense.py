@@ -45,6 +45,22 @@ def median_profiles(builds, x, target, *, repeats: int) -> dict[str, dict[str, f
     return {k: {name: statistics.median(p.get(name, 0.0) for p in ps) for name in ps[0]} for k, ps in runs.items()}
 
 
+def wasm_split(vmfb: bytes, x, target, calls: int = 3) -> dict[str, float]:
+    """wasm32: milliseconds per inference inside wasm vs copying bindings in and out of wasm
+    memory (the bridge's counters), so the copy overhead is reported apart."""
+    from spiree.pipeline import wasm_runner
+    from spiree.pipeline.runtime import make_runner
+
+    run = make_runner(vmfb, "main", target)
+    run(x)
+    wasm_runner.stats(reset=True)
+    for _ in range(calls):
+        run(x)
+    st = wasm_runner.stats(reset=True)
+    return {"wasm_ms": round(st.wasm_s / calls * 1e3, 3),
+            "copy_ms": round((st.copy_in_s + st.copy_out_s) / calls * 1e3, 3)}
+
+
 def pointwise_ms(prof: dict[str, float]) -> float:
     """Time of the 1x1 convolutions: spiree's pointwise_* dispatches (its classifier is linear_*)
     plus IREE's matmul-like dispatches of 1x1 convs (IREE's classifier matmul_1x1000 is not
@@ -145,11 +161,16 @@ def main(argv=None) -> int:
                    vmfb_sparse_bytes=len(sparse.vmfb),
                    times_ms={k: [round(t, 3) for t in v] for k, v in times.items()},
                    profile_ms={k: {n: round(t, 4) for n, t in p.items()} for k, p in prof.items()})
+        if target.runner == "wasm":
+            row["wasm_split"] = {k: wasm_split(builds[k].vmfb, x, target) for k in ("dense", "sparse")}
         rows.append(row)
         print(f"{s:>8.2f} {med['iree']:>8.2f} {d:>9.2f} {sp:>10.2f} {d / sp:>7.2f}x {flop_limit:>9.2f}x "
               f"{pw['iree']:>9.2f} {pw['dense']:>10.2f} {pw['sparse']:>11.2f} {row['pointwise_speedup'] or float('nan'):>11.2f}x "
               f"{row['pointwise_speedup_vs_iree'] or float('nan'):>10.2f}x {n_sparse:>10} "
               f"{len(builds['dense'].vmfb) / 1e6:>5.1f}/{len(sparse.vmfb) / 1e6:<5.1f}", flush=True)
+        if "wasm_split" in row:
+            print("         " + "; ".join(f"{k}: {v['wasm_ms']:.1f} ms in wasm + {v['copy_ms']:.1f} ms copying"
+                                        for k, v in row["wasm_split"].items()), flush=True)
 
     refs = []
     ort = onnxruntime_ms(base.module, x, repeats)
