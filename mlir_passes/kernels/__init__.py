@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from ...targets import Target
+from ...targets.fetch_tools import cache_root
 
 COMMON_CFLAGS = (
     "-std=c17", "-O3", "-ffreestanding", "-fno-builtin", "-fvisibility=hidden", "-fno-plt",
@@ -26,9 +27,7 @@ class KernelBuildError(RuntimeError):
 
 
 def _cache_dir() -> Path:
-    base = os.environ.get("SPIREE_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "spiree")
-    return Path(base) / "kernels"
+    return cache_root() / "kernels"
 
 
 def clang() -> str:
