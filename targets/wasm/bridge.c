@@ -926,8 +926,13 @@ static int run_dispatch(module_t* m, uint32_t ordinal, const h_environment_t* en
   uint8_t* mem = mem_base(m);
   for (int g = 0; g < ngroups; ++g) {
     size_t len = groups[g].end - groups[g].start;
-    memcpy(mem + groups[g].wasm_off, (const void*)groups[g].start, len);
-    memcpy(m->snapshot + groups[g].snapshot_off, mem + groups[g].wasm_off, len);
+    // Read the host bytes exactly once: other commands (IREE fills) may write other parts of
+    // this range concurrently, so the snapshot must be a copy of what wasm sees, not a second
+    // read of host memory. The barrier keeps the compiler from forwarding the first memcpy's
+    // source into the second (LLVM's memcpy-memcpy forwarding does exactly that).
+    memcpy(m->snapshot + groups[g].snapshot_off, (const void*)groups[g].start, len);
+    __asm__ volatile("" ::: "memory");
+    memcpy(mem + groups[g].wasm_off, m->snapshot + groups[g].snapshot_off, len);
     m->bytes_in += len;
   }
   for (int t = 0; t < ntransient; ++t) {
