@@ -13,7 +13,7 @@ from ..targets import Target, get_target
 from .artifact import Artifact
 from .build import BuildOptions, build
 from .errors import ArtifactError
-from .runtime import TensorSpec, check_inputs, make_runner
+from .runtime import TensorSpec, check_device, check_inputs, make_runner
 
 
 def compile(model: "str | nn.Module", example_inputs: Sequence[Any] | None = None, *,
@@ -48,12 +48,14 @@ class CompiledModel:
     """A loaded artifact: call it with numpy arrays, get numpy arrays back."""
 
     def __init__(self, vmfb: bytes, target: Target, entry: str = "main",
-                 inputs: list[TensorSpec] | None = None, outputs: list[TensorSpec] | None = None):
+                 inputs: list[TensorSpec] | None = None, outputs: list[TensorSpec] | None = None,
+                 device: str | None = None):
         self.target = target
         self.entry = entry
         self.inputs = inputs
         self.outputs = outputs
-        self._runner = make_runner(vmfb, entry, target)
+        self.device = check_device(device)
+        self._runner = make_runner(vmfb, entry, target, self.device)
 
     def __call__(self, *arrays: np.ndarray):
         if self.inputs is not None:
@@ -62,17 +64,19 @@ class CompiledModel:
         return results[0] if len(results) == 1 else results
 
 
-def load(artifact: "str | os.PathLike | bytes | Artifact", *, target: "str | Target | None" = None) -> CompiledModel:
+def load(artifact: "str | os.PathLike | bytes | Artifact", *, target: "str | Target | None" = None,
+         device: str | None = None) -> CompiledModel:
     """Load a compiled model for execution on this machine.
 
     `artifact` is a `.vmfb` path (its `.json` manifest beside it), an `Artifact`, or raw vmfb
-    bytes (then `target` is required and inputs are not validated)."""
+    bytes (then `target` is required and inputs are not validated). `device` is the IREE CPU
+    device: "local-sync" (default, one thread) or "local-task" (a worker per core)."""
     if isinstance(artifact, (bytes, bytearray)):
         if target is None:
             raise ValueError("load(bytes) needs target=...: the raw vmfb does not say which target it is for")
         t = get_target(target)
         _check_vmfb_target(bytes(artifact), t)
-        return CompiledModel(bytes(artifact), t)
+        return CompiledModel(bytes(artifact), t, device=device)
     if not isinstance(artifact, Artifact):
         artifact = Artifact.load(artifact)
     built_for = artifact.target
@@ -81,7 +85,7 @@ def load(artifact: "str | os.PathLike | bytes | Artifact", *, target: "str | Tar
             f"this artifact was compiled for target {built_for.name!r}, not {get_target(target).name!r}: "
             f"run it with --target {built_for.name} or recompile with --target {get_target(target).name}"
         )
-    return CompiledModel(artifact.vmfb, built_for, artifact.entry, artifact.inputs, artifact.outputs)
+    return CompiledModel(artifact.vmfb, built_for, artifact.entry, artifact.inputs, artifact.outputs, device)
 
 
 def _check_vmfb_target(vmfb: bytes, target: Target) -> None:

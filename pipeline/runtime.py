@@ -7,6 +7,10 @@ How an artifact runs is the target's `runner` field:
   pass through `.npy` files;
 - "wasm": the stock `iree.runtime` on a host twin of the artifact whose executables forward
   into Wasmtime, running the real wasm code IREE generated (`wasm_runner.py`).
+
+Every runner takes an IREE CPU device: "local-sync" (the default: one thread, like the browser's
+web runtime and a phone app's simplest setup) or "local-task" (IREE's multi-threaded task
+executor, one worker per core).
 """
 from __future__ import annotations
 
@@ -60,12 +64,25 @@ def check_inputs(arrays: Sequence[np.ndarray], specs: Sequence[TensorSpec]) -> l
     return out
 
 
+DEVICES = ("local-sync", "local-task")
+DEFAULT_DEVICE = "local-sync"
+
+
+def check_device(device: str | None) -> str:
+    """The IREE device name to run on; one clear error for anything else."""
+    if device is None:
+        return DEFAULT_DEVICE
+    if device not in DEVICES:
+        raise RunError(f"unknown device {device!r}: choose local-sync (one thread) or local-task (a worker per core)")
+    return device
+
+
 def _fmt(s: TensorSpec) -> str:
     return f"{s.dtype}{list(s.shape)}"
 
 
 class InProcessRunner:
-    """iree.runtime on the local-sync device (one thread)."""
+    """iree.runtime in this process."""
 
     def __init__(self, vmfb: bytes, entry: str, device: str = "local-sync"):
         import iree.runtime as rt
@@ -91,16 +108,17 @@ class InProcessRunner:
 class RunModuleToolRunner:
     """`iree-run-module` as a subprocess (under qemu-user when the CPU differs)."""
 
-    def __init__(self, vmfb: bytes, entry: str, target: Target):
+    def __init__(self, vmfb: bytes, entry: str, target: Target, device: str = "local-sync"):
         self._vmfb = vmfb
         self._entry = entry
+        self._device = device
         self._prefix = tool_command_prefix(target)
 
     def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
         with tempfile.TemporaryDirectory(prefix="spiree-run-") as tmp:
             tmpd = Path(tmp)
             (tmpd / "model.vmfb").write_bytes(self._vmfb)
-            cmd = [*self._prefix, f"--module={tmpd / 'model.vmfb'}", "--device=local-sync",
+            cmd = [*self._prefix, f"--module={tmpd / 'model.vmfb'}", f"--device={self._device}",
                    f"--function={self._entry}"]
             for i, a in enumerate(arrays):
                 np.save(tmpd / f"in{i}.npy", a)
@@ -145,15 +163,16 @@ def tool_command_prefix(target: Target, tool: str = "iree-run-module") -> list[s
     return [qemu, "-L", fetch_tools.QEMU_SYSROOT, str(tool_path)]
 
 
-def make_runner(vmfb: bytes, entry: str, target: Target):
+def make_runner(vmfb: bytes, entry: str, target: Target, device: str | None = None):
+    device = check_device(device)
     if target.runner == "in-process" or (target.runner == "qemu" and target.is_native):
-        return InProcessRunner(vmfb, entry)
+        return InProcessRunner(vmfb, entry, device)
     if target.runner == "qemu":
-        return RunModuleToolRunner(vmfb, entry, target)
+        return RunModuleToolRunner(vmfb, entry, target, device)
     if target.runner == "wasm":
         from .wasm_runner import WasmRunner
 
-        return WasmRunner(vmfb, entry)
+        return WasmRunner(vmfb, entry, device)
     raise RunError(
         f"artifacts for target {target.name!r} cannot be executed on this machine yet "
         f"(the host IREE runtime has no loader for {target.executable_format} executables); "

@@ -112,7 +112,7 @@ def cmd_run(args) -> int:
     from spiree.pipeline.errors import RunError
 
     artifact = Artifact.load(args.artifact)
-    model = load(artifact, target=args.target)
+    model = load(artifact, target=args.target, device=args.device)
     if args.input:
         try:
             inputs = [np.load(p) for p in args.input]
@@ -120,7 +120,7 @@ def cmd_run(args) -> int:
             raise RunError(f"cannot read input {args.input}: {e}; pass .npy files written by numpy.save") from None
     else:
         inputs = [_random_input(s, artifact.manifest["model"].get("seed", 0)) for s in artifact.inputs]
-    log.info("run: executing %s on target %s ...", Path(args.artifact).name, model.target.name)
+    log.info("run: executing %s on target %s (%s) ...", Path(args.artifact).name, model.target.name, model.device)
     t0 = time.perf_counter()
     y = model(*inputs)
     log.info("run: done in %.2f s", time.perf_counter() - t0)
@@ -291,6 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a compiled artifact (numpy .npy in/out)")
     r.add_argument("artifact", help="a .vmfb written by `spiree compile` (its .json beside it)")
     r.add_argument("--target", help="target to run on (default: the one in the manifest)")
+    r.add_argument("--device", choices=("local-sync", "local-task"), default="local-sync",
+                   help="IREE CPU device: local-sync (one thread, default) or local-task (a worker per core)")
     r.add_argument("--input", action="append", help=".npy input (repeat for several); default: seeded random")
     r.add_argument("--output", help="write the first output to this .npy")
     r.add_argument("--check", action="store_true", help="compare against PyTorch; exit 1 beyond tolerance")

@@ -18,14 +18,15 @@ def _input(seed=0, shape=(1, 3, 32, 32)):
     return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
 
 
+@pytest.mark.parametrize("device", ["local-sync", "local-task"])
 @pytest.mark.parametrize("target", ["host", "arm64", "wasm32"])
-def test_tiny_cnn_matches_pytorch(tiny_artifacts, target):
+def test_tiny_cnn_matches_pytorch(tiny_artifacts, target, device):
     x = _input(1)
-    y = spiree.load(tiny_artifacts[target])(x)
+    y = spiree.load(tiny_artifacts[target], device=device)(x)
     ref = torch_reference("tiny_cnn", x)
     err = np.abs(y - ref).max()
     assert y.shape == (1, 10)
-    assert err <= ATOL, f"tiny_cnn on {target}: max abs error {err} > {ATOL}"
+    assert err <= ATOL, f"tiny_cnn on {target}/{device}: max abs error {err} > {ATOL}"
     assert np.abs(ref).max() > 0.1  # a real signal, not all zeros
 
 

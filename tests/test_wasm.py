@@ -37,6 +37,45 @@ def test_tiny_cnn_wasm32_matches_pytorch_over_several_calls(tiny_artifacts):
         assert err <= ATOL, f"tiny_cnn on wasm32 (input seed {seed}): max abs error {err} > {ATOL}"
 
 
+def test_tiny_cnn_wasm32_local_task_matches_pytorch(tiny_artifacts):
+    # local-task runs IREE's fills on one worker while a wasm dispatch runs on another, on
+    # other bytes of the same transient buffer: the bridge must read each binding once and
+    # write back only what the dispatch changed.
+    model = spiree.load(tiny_artifacts["wasm32"], device="local-task")
+    assert model.device == "local-task"
+    for seed in range(6):
+        x = _input(seed)
+        err = np.abs(model(x) - torch_reference("tiny_cnn", x)).max()
+        assert err <= ATOL, f"tiny_cnn on wasm32/local-task (input seed {seed}): max abs error {err} > {ATOL}"
+
+
+def test_sparse_pointwise_wasm32_local_task_matches_pytorch():
+    import torch
+    from torch import nn
+
+    from spiree.pipeline.prune import PruneOptions, prune
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 48, 1), nn.ReLU(),
+                        nn.Conv2d(48, 48, 3, padding=1, groups=48), nn.ReLU(), nn.Conv2d(48, 24, 1)).eval()
+    net = prune(net, PruneOptions(0.7, 4, min_positions=1)).model
+    x = torch.randn(1, 16, 28, 28, generator=torch.Generator().manual_seed(5))
+    art = spiree.compile(net, (x,), target="wasm32")
+    assert [r["decision"] for r in art.manifest["passes"]].count("sparse") == 2, art.manifest["passes"]
+    with torch.no_grad():
+        ref = net(x).numpy()
+    for device in ("local-sync", "local-task"):
+        model = spiree.load(art, device=device)
+        for _ in range(3):
+            err = float(np.abs(model(x.numpy()) - ref).max())
+            assert err <= ATOL * max(1.0, float(np.abs(ref).max())), f"wasm32/{device}: max abs error {err}"
+
+
+def test_unknown_device_is_refused(tiny_artifacts):
+    with pytest.raises(RunError, match=r"^unknown device 'gpu': choose local-sync \(one thread\) or local-task \(a worker per core\)$"):
+        spiree.load(tiny_artifacts["wasm32"], device="gpu")
+
+
 def test_two_wasm_models_loaded_at_once(tiny_artifacts):
     a, b = spiree.load(tiny_artifacts["wasm32"]), spiree.load(tiny_artifacts["wasm32"])
     x = _input(7)
@@ -46,11 +85,13 @@ def test_two_wasm_models_loaded_at_once(tiny_artifacts):
     assert np.abs(b(x) - ref).max() <= ATOL
 
 
-def test_cli_run_check_wasm32(tiny_artifacts):
-    p = subprocess.run([sys.executable, "-m", "spiree", "run", str(tiny_artifacts["wasm32"]), "--check"],
-                       capture_output=True, text=True)
+@pytest.mark.parametrize("device", ["local-sync", "local-task"])
+def test_cli_run_check_wasm32(tiny_artifacts, device):
+    p = subprocess.run([sys.executable, "-m", "spiree", "run", str(tiny_artifacts["wasm32"]), "--target", "wasm32",
+                        "--device", device, "--check"], capture_output=True, text=True)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "top-5 identical" in p.stdout and "check: PASSED" in p.stdout
+    assert f"on target wasm32 ({device})" in p.stderr
 
 
 def test_host_twin_keeps_the_wasm_and_only_renames_the_format(tiny_artifacts):
@@ -125,14 +166,19 @@ def test_bridge_reports_copy_and_wasm_time(tiny_artifacts):
 
 
 @pytest.mark.slow
-def test_mobilenet_v1_wasm32_matches_pytorch(tmp_path):
+@pytest.mark.parametrize("sparse, device", [(False, "local-sync"), (True, "local-task")])
+def test_mobilenet_v1_wasm32_matches_pytorch(tmp_path, sparse, device):
     out = tmp_path / "mnv1_wasm32.vmfb"
-    p = subprocess.run([sys.executable, "-m", "spiree", "compile", "mobilenet_v1", "--target", "wasm32", "-o", str(out)],
-                       capture_output=True, text=True)
+    prune_args = ["--sparsity", "0.7", "--group", "4"] if sparse else []
+    p = subprocess.run([sys.executable, "-m", "spiree", "compile", "mobilenet_v1", "--target", "wasm32", *prune_args,
+                        "-o", str(out)], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
-    assert json.loads(out.with_suffix(".json").read_text())["executable_format"] == "system-wasm-wasm_32"
-    p = subprocess.run([sys.executable, "-m", "spiree", "run", str(out), "--check", "--atol", "1e-4"],
-                       capture_output=True, text=True)
+    manifest = json.loads(out.with_suffix(".json").read_text())
+    assert manifest["executable_format"] == "system-wasm-wasm_32"
+    decisions = [r["decision"] for r in manifest["passes"]]
+    assert decisions.count("sparse") == (14 if sparse else 0), decisions  # 13 pointwise + the classifier
+    p = subprocess.run([sys.executable, "-m", "spiree", "run", str(out), "--target", "wasm32", "--device", device,
+                        "--check", "--atol", "1e-4"], capture_output=True, text=True)
     assert p.returncode == 0, p.stdout + p.stderr
     line = next(l for l in p.stdout.splitlines() if l.startswith("check output0"))
     err = float(line.split("max abs error ")[1].split()[0])
