@@ -16,9 +16,14 @@
 // Bindings:
 // - inside a host range registered as constant (the twin vmfb's own bytes: weights imported from
 //   rodata) they are copied into linear memory once and stay resident;
-// - all others are copied in per dispatch (overlapping bindings share one copy), and after the
-//   grid only the bytes that differ from the copied-in snapshot are written back, so concurrent
-//   dispatches writing other parts of the same buffer stay correct.
+// - all others (overlapping bindings merged into one host range) have a *mirror*: a copy in
+//   linear memory plus a host snapshot of what that copy held when it last matched host memory.
+//   Before a dispatch the bridge compares host memory with the snapshot in 64-byte chunks and
+//   copies in only the chunks something else changed (IREE fills, the caller's inputs, other
+//   executables); after the grid it writes back only the 4-byte words wasm changed, so
+//   concurrent commands writing other parts of the same buffer (IREE runs fills beside
+//   dispatches under local-task) stay correct. Host bytes are read once per chunk, into the snapshot, and wasm
+//   gets the snapshot's copy, so the two always agree.
 //
 // The struct layouts below are spiree's own definitions of the ABI, checked against the LLVM IR
 // IREE 3.13 emits (`--iree-hal-dump-executable-intermediates-to`). The Wasmtime C API subset is
@@ -291,11 +296,23 @@ typedef struct {
   uintptr_t start, end;
 } const_range_t;
 
+// A block of linear memory above the environment: a resident constant range or a mirror.
 typedef struct {
-  uint64_t range_id;  // 0 = free block
+  uint64_t owner;  // 0 = free; a constant range id; or MIRROR_OWNER | mirror id
   uint32_t wasm_off;
   uint32_t size;
-} resident_t;
+} block_t;
+#define MIRROR_OWNER (1ull << 63)
+#define MAX_MIRRORS 16
+
+typedef struct {
+  uint64_t id;  // 0 = unused slot
+  uintptr_t start, end;  // host range
+  uint32_t wasm_off;     // wasm address of host byte `start` (same address modulo 64)
+  uint8_t* snap;         // host snapshot, end - start bytes
+  uint64_t last_use;
+  bool valid;            // snapshot == wasm copy
+} mirror_t;
 
 typedef struct module_t {
   struct module_t* next;
@@ -315,10 +332,10 @@ typedef struct module_t {
   uint32_t export_count;
   wt_func_t* funcs;
   h_library_t host;
-  resident_t* resident;
-  size_t resident_count, resident_cap;
-  uint8_t* snapshot;
-  size_t snapshot_cap;
+  block_t* blocks;
+  size_t block_count, block_cap;
+  mirror_t mirrors[MAX_MIRRORS];
+  uint64_t next_mirror_id, use_clock;
   bool sp_dirty;
   // Statistics (nanoseconds), read by spiree_wasm_stats.
   uint64_t ns_copy_in, ns_wasm, ns_copy_out, dispatches, bytes_in, bytes_out;
@@ -429,6 +446,8 @@ static module_t* find_module(const uint8_t key[32]) {
 
 static void destroy_module(module_t* m) {
   if (m->store) wasmtime_store_delete(m->store);
+  for (int i = 0; i < MAX_MIRRORS; ++i) free(m->mirrors[i].snap);
+  free(m->blocks);
   free(m->funcs);
   free(m);
 }
@@ -755,8 +774,8 @@ __attribute__((visibility("default"))) void spiree_wasm_remove_constant_range(ui
   pthread_mutex_lock(&g_mu);
   for (module_t* m = g_modules; m; m = m->next) {
     pthread_mutex_lock(&m->mu);
-    for (size_t i = 0; i < m->resident_count; ++i)
-      if (m->resident[i].range_id == id) m->resident[i].range_id = 0;
+    for (size_t i = 0; i < m->block_count; ++i)
+      if (m->blocks[i].owner == id) m->blocks[i].owner = 0;
     pthread_mutex_unlock(&m->mu);
   }
   pthread_mutex_unlock(&g_mu);
@@ -776,36 +795,137 @@ static bool find_constant_range(uintptr_t p, size_t len, const_range_t* out) {
   return found;
 }
 
+// Allocates `need` bytes of linear memory (64-byte aligned) for `owner`, reusing a free block
+// when one fits; returns the wasm address, or 0 when wasm32 memory ran out.
+static uint32_t alloc_block(module_t* m, uint64_t need, uint64_t owner) {
+  if (need > 0xF0000000u) return 0;
+  for (size_t i = 0; i < m->block_count; ++i)
+    if (m->blocks[i].owner == 0 && m->blocks[i].size >= need) {
+      m->blocks[i].owner = owner;
+      return m->blocks[i].wasm_off;
+    }
+  if (!ensure_memory(m, (uint64_t)m->resident_top + need)) return 0;
+  if (m->block_count == m->block_cap) {
+    m->block_cap = m->block_cap ? 2 * m->block_cap : 8;
+    m->blocks = realloc(m->blocks, m->block_cap * sizeof(*m->blocks));
+  }
+  block_t* b = &m->blocks[m->block_count++];
+  b->owner = owner;
+  b->wasm_off = m->resident_top;
+  b->size = (uint32_t)need;
+  m->resident_top += ((uint32_t)need + 63) & ~63u;
+  return b->wasm_off;
+}
+
+static void free_blocks_of(module_t* m, uint64_t owner) {
+  for (size_t i = 0; i < m->block_count; ++i)
+    if (m->blocks[i].owner == owner) m->blocks[i].owner = 0;
+}
+
 // Wasm address of the resident copy of `r` (copied in on first use); 0 if memory ran out.
 // The copy keeps the host address modulo 64 so alignment assumptions hold alike.
 static uint32_t resident_copy(module_t* m, const const_range_t* r) {
-  for (size_t i = 0; i < m->resident_count; ++i)
-    if (m->resident[i].range_id == r->id) return m->resident[i].wasm_off + (uint32_t)(r->start & 63);
+  for (size_t i = 0; i < m->block_count; ++i)
+    if (m->blocks[i].owner == r->id) return m->blocks[i].wasm_off + (uint32_t)(r->start & 63);
   size_t size = r->end - r->start;
-  if (size > 0xF0000000u) return 0;
-  uint32_t need = (uint32_t)size + 64;
-  resident_t* slot = NULL;
-  for (size_t i = 0; i < m->resident_count; ++i)
-    if (m->resident[i].range_id == 0 && m->resident[i].size >= need) {
-      slot = &m->resident[i];
-      break;
-    }
-  if (!slot) {
-    if (!ensure_memory(m, (uint64_t)m->resident_top + need)) return 0;
-    if (m->resident_count == m->resident_cap) {
-      m->resident_cap = m->resident_cap ? 2 * m->resident_cap : 8;
-      m->resident = realloc(m->resident, m->resident_cap * sizeof(*m->resident));
-    }
-    slot = &m->resident[m->resident_count++];
-    slot->wasm_off = m->resident_top;
-    slot->size = need;
-    m->resident_top += (need + 63) & ~63u;
-  }
-  slot->range_id = r->id;
-  uint32_t off = slot->wasm_off + (uint32_t)(r->start & 63);
+  uint32_t base = alloc_block(m, (uint64_t)size + 64, r->id);
+  if (!base) return 0;
+  uint32_t off = base + (uint32_t)(r->start & 63);
   memcpy(mem_base(m) + off, (const void*)r->start, size);
   m->bytes_in += size;
   return off;
+}
+
+// The mirror of host range [start, end): found, or allocated (evicting the least recently used
+// one) and marked invalid. NULL when linear memory or host memory ran out.
+static mirror_t* find_mirror(module_t* m, uintptr_t start, uintptr_t end) {
+  mirror_t* lru = &m->mirrors[0];
+  for (int i = 0; i < MAX_MIRRORS; ++i) {
+    mirror_t* x = &m->mirrors[i];
+    if (x->id && x->start == start && x->end == end) {
+      x->last_use = ++m->use_clock;
+      return x;
+    }
+    if (!x->id || (lru->id && x->last_use < lru->last_use)) lru = x;
+  }
+  if (lru->id) free_blocks_of(m, MIRROR_OWNER | lru->id);
+  free(lru->snap);
+  memset(lru, 0, sizeof(*lru));
+  size_t len = end - start;
+  uint64_t id = ++m->next_mirror_id;
+  uint32_t base = alloc_block(m, (uint64_t)len + 64, MIRROR_OWNER | id);
+  uint8_t* snap = base ? malloc(len ? len : 1) : NULL;
+  if (!snap) {
+    if (base) free_blocks_of(m, MIRROR_OWNER | id);
+    return NULL;
+  }
+  *lru = (mirror_t){id, start, end, base + (uint32_t)(start & 63), snap, ++m->use_clock, false};
+  return lru;
+}
+
+// Both walks below skip equal 4 KiB blocks with memcmp (libc's is vectorized for the CPU) and
+// then work in 64-byte chunks inside a block that differs.
+#define BLOCK 4096u
+#define CHUNK 64u
+
+// Brings the mirror up to date with host memory: chunks whose host bytes differ from the
+// snapshot are read once into the snapshot, then copied from there into wasm memory. Returns
+// the number of bytes copied.
+static size_t sync_mirror(module_t* m, mirror_t* x) {
+  const uint8_t* host = (const uint8_t*)x->start;
+  uint8_t* wasm = mem_base(m) + x->wasm_off;
+  size_t len = x->end - x->start;
+  if (!x->valid) {
+    memcpy(x->snap, host, len);
+    __asm__ volatile("" ::: "memory");  // wasm gets the snapshot's bytes, not a second host read
+    memcpy(wasm, x->snap, len);
+    x->valid = true;
+    return len;
+  }
+  size_t copied = 0;
+  for (size_t b = 0; b < len; b += BLOCK) {
+    size_t bn = len - b < BLOCK ? len - b : BLOCK;
+    if (memcmp(host + b, x->snap + b, bn) == 0) continue;
+    for (size_t i = b; i < b + bn; i += CHUNK) {
+      size_t n = b + bn - i < CHUNK ? b + bn - i : CHUNK;
+      if (memcmp(host + i, x->snap + i, n) == 0) continue;
+      memcpy(x->snap + i, host + i, n);
+      __asm__ volatile("" ::: "memory");
+      memcpy(wasm + i, x->snap + i, n);
+      copied += n;
+    }
+  }
+  return copied;
+}
+
+// Writes back to host memory the 4-byte words wasm changed (and records them in the snapshot).
+// Word-granular: IREE places every buffer range at an offset aligned to at least 16 bytes, so a
+// 4-byte word never holds bytes of two ranges, and commands running beside this dispatch keep
+// what they write.
+static size_t write_back_mirror(module_t* m, mirror_t* x) {
+  uint8_t* host = (uint8_t*)x->start;
+  const uint8_t* wasm = mem_base(m) + x->wasm_off;
+  size_t len = x->end - x->start, written = 0;
+  size_t head = (4 - (x->start & 3)) & 3;  // bytes before the first 4-byte aligned host word
+  for (size_t k = 0; k < head && k < len; ++k)
+    if (wasm[k] != x->snap[k]) host[k] = x->snap[k] = wasm[k], ++written;
+  for (size_t b = head; b < len; b += BLOCK) {
+    size_t bn = len - b < BLOCK ? len - b : BLOCK;
+    if (memcmp(wasm + b, x->snap + b, bn) == 0) continue;
+    size_t i = b;
+    for (; i + 4 <= b + bn; i += 4) {
+      uint32_t w, v;
+      memcpy(&w, wasm + i, 4);
+      memcpy(&v, x->snap + i, 4);
+      if (w == v) continue;
+      memcpy(host + i, &w, 4);
+      memcpy(x->snap + i, &w, 4);
+      written += 4;
+    }
+    for (; i < b + bn; ++i)
+      if (wasm[i] != x->snap[i]) host[i] = x->snap[i] = wasm[i], ++written;
+  }
+  return written;
 }
 
 //===----------------------------------------------------------------------===//
@@ -814,8 +934,7 @@ static uint32_t resident_copy(module_t* m, const const_range_t* r) {
 
 typedef struct {
   uintptr_t start, end;
-  uint32_t wasm_off;
-  size_t snapshot_off;
+  mirror_t* mirror;
 } group_t;
 
 static int cmp_binding(const void* a, const void* b, void* ctx) {
@@ -823,23 +942,6 @@ static int cmp_binding(const void* a, const void* b, void* ctx) {
   uintptr_t pa = (uintptr_t)d->binding_ptrs[*(const int*)a];
   uintptr_t pb = (uintptr_t)d->binding_ptrs[*(const int*)b];
   return pa < pb ? -1 : pa > pb;
-}
-
-// Writes back to `host` the bytes where `now` differs from `before`.
-static size_t write_changed(uint8_t* host, const uint8_t* now, const uint8_t* before, size_t n) {
-  size_t written = 0, i = 0;
-  while (i < n) {
-    size_t chunk = n - i < 64 ? n - i : 64;
-    if (memcmp(now + i, before + i, chunk) != 0) {
-      for (size_t k = i; k < i + chunk; ++k)
-        if (now[k] != before[k]) {
-          host[k] = now[k];
-          ++written;
-        }
-    }
-    i += chunk;
-  }
-  return written;
 }
 
 static int fail_dispatch(module_t* m, uint32_t ordinal, const char* what) {
@@ -875,7 +977,7 @@ static int run_dispatch(module_t* m, uint32_t ordinal, const h_environment_t* en
     }
   }
 
-  // 2. Transient bindings: merge overlapping host ranges into groups, one copy each.
+  // 2. Transient bindings: merge overlapping host ranges into groups, one mirror each.
   qsort_r(transient, ntransient, sizeof(int), cmp_binding, (void*)d);
   group_t groups[MAX_BINDINGS];
   int ngroups = 0;
@@ -887,23 +989,22 @@ static int run_dispatch(module_t* m, uint32_t ordinal, const h_environment_t* en
     if (ngroups && p < groups[ngroups - 1].end) {
       if (e > groups[ngroups - 1].end) groups[ngroups - 1].end = e;
     } else {
-      groups[ngroups++] = (group_t){p, e, 0, 0};
+      groups[ngroups++] = (group_t){p, e, NULL};
     }
     group_of[b] = ngroups - 1;
   }
-  uint64_t scratch = m->resident_top;
-  size_t snapshot_bytes = 0;
+  if (ngroups > MAX_MIRRORS)
+    return fail_dispatch(m, ordinal, "more than 16 distinct host buffers bound to one dispatch");
   for (int g = 0; g < ngroups; ++g) {
-    size_t len = groups[g].end - groups[g].start;
-    scratch = (scratch + 63) & ~63ull;
-    groups[g].wasm_off = (uint32_t)(scratch + (groups[g].start & 63));
-    groups[g].snapshot_off = snapshot_bytes;
-    scratch += (groups[g].start & 63) + len;
-    snapshot_bytes += len;
+    groups[g].mirror = find_mirror(m, groups[g].start, groups[g].end);
+    if (!groups[g].mirror) return fail_dispatch(m, ordinal, "wasm32 linear memory is full (4 GiB)");
   }
+  // (A mirror found or allocated above is the most recently used, so a later group of this
+  // dispatch never evicts it.)
+
   const dispatch_attrs_t* attrs = m->host.exports.attrs ? &m->host.exports.attrs[ordinal] : NULL;
   uint32_t local_bytes = attrs ? attrs->local_memory_pages * WORKGROUP_LOCAL_PAGE : 0;
-  scratch = (scratch + 63) & ~63ull;
+  uint64_t scratch = (m->resident_top + 63) & ~63ull;
   uint64_t ds_w = scratch;
   uint64_t ws_w = ds_w + W_DS_SIZE;
   uint64_t constants_w = ws_w + W_WS_SIZE;
@@ -913,32 +1014,13 @@ static int run_dispatch(module_t* m, uint32_t ordinal, const h_environment_t* en
   uint64_t end = local_w + local_bytes + 64;
   if (end > 0xFFFF0000ull || !ensure_memory(m, end))
     return fail_dispatch(m, ordinal, "wasm32 linear memory is full (4 GiB)");
-  if (snapshot_bytes > m->snapshot_cap) {
-    free(m->snapshot);
-    m->snapshot_cap = snapshot_bytes + snapshot_bytes / 4;
-    m->snapshot = malloc(m->snapshot_cap);
-    if (!m->snapshot) {
-      m->snapshot_cap = 0;
-      return fail_dispatch(m, ordinal, "out of host memory for binding snapshots");
-    }
-  }
 
+  for (int g = 0; g < ngroups; ++g) m->bytes_in += sync_mirror(m, groups[g].mirror);
   uint8_t* mem = mem_base(m);
-  for (int g = 0; g < ngroups; ++g) {
-    size_t len = groups[g].end - groups[g].start;
-    // Read the host bytes exactly once: other commands (IREE fills) may write other parts of
-    // this range concurrently, so the snapshot must be a copy of what wasm sees, not a second
-    // read of host memory. The barrier keeps the compiler from forwarding the first memcpy's
-    // source into the second (LLVM's memcpy-memcpy forwarding does exactly that).
-    memcpy(m->snapshot + groups[g].snapshot_off, (const void*)groups[g].start, len);
-    __asm__ volatile("" ::: "memory");
-    memcpy(mem + groups[g].wasm_off, m->snapshot + groups[g].snapshot_off, len);
-    m->bytes_in += len;
-  }
   for (int t = 0; t < ntransient; ++t) {
     int b = transient[t];
     group_t* g = &groups[group_of[b]];
-    wptr[b] = g->wasm_off + (uint32_t)((uintptr_t)d->binding_ptrs[b] - g->start);
+    wptr[b] = g->mirror->wasm_off + (uint32_t)((uintptr_t)d->binding_ptrs[b] - g->start);
   }
   for (int b = 0; b < n; ++b) {
     if (!wptr[b]) wptr[b] = (uint32_t)local_w;  // NULL/empty binding: any valid address
@@ -985,11 +1067,13 @@ static int run_dispatch(module_t* m, uint32_t ordinal, const h_environment_t* en
         int32_t rc = 0;
         if (!call_i32(m, &m->funcs[ordinal], args, 3, &rc, msg, sizeof(msg))) {
           m->sp_dirty = true;
+          for (int g = 0; g < ngroups; ++g) groups[g].mirror->valid = false;
           char what[640];
           snprintf(what, sizeof(what), "wasm trapped: %s", msg);
           return fail_dispatch(m, ordinal, what);
         }
         if (rc != 0) {
+          for (int g = 0; g < ngroups; ++g) groups[g].mirror->valid = false;
           char what[64];
           snprintf(what, sizeof(what), "returned %d", rc);
           return fail_dispatch(m, ordinal, what);
@@ -1000,12 +1084,7 @@ static int run_dispatch(module_t* m, uint32_t ordinal, const h_environment_t* en
   uint64_t t2 = now_ns();
 
   // 4. Write back what the dispatch changed.
-  mem = mem_base(m);
-  for (int g = 0; g < ngroups; ++g) {
-    size_t len = groups[g].end - groups[g].start;
-    m->bytes_out += write_changed((uint8_t*)groups[g].start, mem + groups[g].wasm_off,
-                                  m->snapshot + groups[g].snapshot_off, len);
-  }
+  for (int g = 0; g < ngroups; ++g) m->bytes_out += write_back_mirror(m, groups[g].mirror);
   uint64_t t3 = now_ns();
   m->ns_copy_in += t1 - t0;
   m->ns_wasm += t2 - t1;
