@@ -7,9 +7,10 @@ no loader for them, so `spiree run`/`spiree.load` derive a *host twin* of the ar
 1. `parse_vmfb` finds the rodata segments of the module flatbuffer: the wasm executables and
    the executable-format string the VM code selects them with.
 2. `host_twin` appends, for each wasm executable, a tiny host shared library (the stub of
-   `targets/wasm/stub.c`, format `system-elf-x86_64`, carrying the sha256 of the wasm bytes)
-   after the archive, points the segment at it, and renames the format to
-   `system-elf-x86_64`. The wasm bytes are not touched; they stay in the twin's rodata too.
+   `targets/wasm/stub.c`, carrying the sha256 of the wasm bytes) after the archive, points the
+   segment at it, and renames the format to this host's system library format
+   (`system-elf-x86_64` or `system-elf-arm_64`). The wasm bytes are not touched; they stay in
+   the twin's rodata too.
 3. `WasmRunner` registers each wasm module with the bridge (`targets/wasm/bridge.c`, built once
    with the system C compiler and cached): Wasmtime compiles and instantiates it, the bridge
    calls its library query and builds the 64-bit library the stub returns. Then the stock
@@ -35,13 +36,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..targets import fetch_tools
+from ..targets import fetch_tools, host_arch
 from .errors import RunError
 
 log = logging.getLogger(__name__)
 
 WASM_FORMAT = b"system-wasm-wasm_32"
-HOST_FORMAT = b"system-elf-x86_64"
+# IREE's format of a system shared library executable (dlopen'ed by the stock runtime), per host.
+SYSTEM_FORMATS = {"x86_64": b"system-elf-x86_64", "aarch64": b"system-elf-arm_64"}
 WASM_MAGIC = b"\x00asm\x01\x00\x00\x00"
 KEY_MARKER = b"SPIREE-WASM-KEY:"
 SEGMENT_ALIGNMENT = 64  # IREE_VM_ARCHIVE_SEGMENT_ALIGNMENT
@@ -251,14 +253,27 @@ def _skip_limits(data: bytes, q: int) -> int:
 # The host twin.
 # --------------------------------------------------------------------------------------------
 
+def host_format(arch: str | None = None) -> bytes:
+    """The executable format the host twin uses on `arch` (default: this machine)."""
+    arch = arch or host_arch()
+    if arch not in SYSTEM_FORMATS:
+        raise RunError(
+            f"wasm32 artifacts run on x86_64 or aarch64 Linux hosts only, this one is {arch}: "
+            f"run the artifact in a browser with IREE's web runtime"
+        )
+    return SYSTEM_FORMATS[arch]
+
+
 @dataclass(frozen=True)
 class HostTwin:
     vmfb: bytes
     executables: tuple[WasmExecutable, ...]
 
 
-def host_twin(vmfb: bytes, stub_template: bytes) -> HostTwin:
-    """Derive the host-runnable twin of a wasm32 vmfb (see the module docstring)."""
+def host_twin(vmfb: bytes, stub_template: bytes, arch: str | None = None) -> HostTwin:
+    """Derive the host-runnable twin of a wasm32 vmfb (see the module docstring); `stub_template`
+    is the stub library built for `arch` (default: this machine)."""
+    fmt = host_format(arch)
     layout = parse_vmfb(vmfb)
     out = bytearray(vmfb)
     executables = []
@@ -282,8 +297,8 @@ def host_twin(vmfb: bytes, stub_template: bytes) -> HostTwin:
         struct.pack_into("<Q", out, seg.length_field, len(stub))
         out += stub
     for seg in format_segments:  # embedded strings: shorten the vector in place
-        struct.pack_into("<I", out, seg.length_field, len(HOST_FORMAT))
-        out[seg.data_offset:seg.data_offset + len(WASM_FORMAT)] = HOST_FORMAT.ljust(len(WASM_FORMAT), b"\0")
+        struct.pack_into("<I", out, seg.length_field, len(fmt))
+        out[seg.data_offset:seg.data_offset + len(WASM_FORMAT)] = fmt.ljust(len(WASM_FORMAT), b"\0")
     return HostTwin(bytes(out), tuple(executables))
 
 
@@ -303,7 +318,7 @@ def _wasmtime_library() -> Path:
         import wasmtime  # noqa: F401
     except ImportError:
         raise RunError("the `wasmtime` Python package is missing, so wasm32 artifacts cannot run here: run scripts/setup.sh (or pip install wasmtime)") from None
-    lib = Path(wasmtime.__file__).parent / "linux-x86_64" / "_libwasmtime.so"
+    lib = Path(wasmtime.__file__).parent / f"linux-{host_arch()}" / "_libwasmtime.so"
     if not lib.is_file():
         found = sorted(Path(wasmtime.__file__).parent.glob("*/_libwasmtime.*"))
         if not found:
@@ -319,17 +334,26 @@ def _compiler() -> str:
     return cc
 
 
-def bridge(*, rebuild: bool = False) -> Bridge:
-    """The built bridge and stub template, compiling them on first use."""
+# Compiler flags of the two libraries (part of the cache key, so changing them rebuilds).
+_BRIDGE_FLAGS = ("-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-Wl,-soname,libspiree_wasm.so", "-lpthread")
+_STUB_FLAGS = ("-O2", "-fPIC", "-shared", "-nostdlib", "-fvisibility=hidden", "-s")
+
+
+def bridge(*, rebuild: bool = False, sources: Path = SOURCES) -> Bridge:
+    """The built bridge and stub template, compiling them on first use.
+
+    Cached in `$SPIREE_CACHE/wasm-bridge-<key>/`, the key being a hash of the C sources, the
+    compiler, its flags and the Wasmtime library: any change builds a new directory, and a
+    directory is only ever served for exactly the inputs it was built from."""
     lib = _wasmtime_library()
     cc = _compiler()
-    sources = [(SOURCES / n).read_bytes() for n in ("bridge.c", "stub.c")]
     try:
         wt_version = metadata.version("wasmtime")
     except metadata.PackageNotFoundError:
         wt_version = "unknown"
     h = hashlib.sha256()
-    for part in (*sources, cc.encode(), str(lib).encode(), wt_version.encode()):
+    for part in ((sources / "bridge.c").read_bytes(), (sources / "stub.c").read_bytes(), cc.encode(),
+                 " ".join(_BRIDGE_FLAGS + _STUB_FLAGS).encode(), str(lib).encode(), wt_version.encode()):
         h.update(hashlib.sha256(part).digest())
     dest = fetch_tools.cache_root() / f"wasm-bridge-{h.hexdigest()[:16]}"
     result = Bridge(dest, dest / "libspiree_wasm.so", dest / "stub.so")
@@ -339,12 +363,11 @@ def bridge(*, rebuild: bool = False) -> Bridge:
     log.info("wasm: building the Wasmtime bridge with %s into %s ...", cc, dest)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".wasm-bridge-") as tmp:
         t = Path(tmp)
-        _run([cc, "-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-o", str(t / "libspiree_wasm.so"),
-              "-Wl,-soname,libspiree_wasm.so", str(SOURCES / "bridge.c"), str(lib),
-              f"-Wl,-rpath,{lib.parent}", "-lpthread"])
+        _run([cc, *_BRIDGE_FLAGS[:4], "-o", str(t / "libspiree_wasm.so"), _BRIDGE_FLAGS[4],
+              str(sources / "bridge.c"), str(lib), f"-Wl,-rpath,{lib.parent}", _BRIDGE_FLAGS[5]])
         # The stub finds the bridge by soname (already loaded) or by its runpath (the cache dir).
-        _run([cc, "-O2", "-fPIC", "-shared", "-nostdlib", "-fvisibility=hidden", "-o", str(t / "stub.so"),
-              str(SOURCES / "stub.c"), f"-L{t}", "-lspiree_wasm", f"-Wl,-rpath,{dest}", "-s"])
+        _run([cc, *_STUB_FLAGS[:5], "-o", str(t / "stub.so"), str(sources / "stub.c"), f"-L{t}",
+              "-lspiree_wasm", f"-Wl,-rpath,{dest}", _STUB_FLAGS[5]])
         if (t / "stub.so").read_bytes().count(KEY_MARKER) != 1:
             raise RunError(f"the wasm stub built by {cc} does not hold exactly one key placeholder")
         if dest.exists():

@@ -63,6 +63,11 @@ def _normalize_arch(machine: str) -> str:
     return {"amd64": "x86_64", "arm64": "aarch64"}.get(machine.lower(), machine.lower())
 
 
+def host_arch() -> str:
+    """This machine's architecture, spelled as in target triples (x86_64, aarch64, ...)."""
+    return _normalize_arch(platform.machine())
+
+
 def _host_f32_lanes() -> int:
     """SIMD f32 lanes of this machine's CPU, read from /proc/cpuinfo (x86) or the arch."""
     arch = _normalize_arch(platform.machine())

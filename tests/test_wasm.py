@@ -184,3 +184,50 @@ def test_mobilenet_v1_wasm32_matches_pytorch(tmp_path, sparse, device):
     err = float(line.split("max abs error ")[1].split()[0])
     assert err <= 1e-4, line
     assert "top-5 identical" in line
+
+
+def test_bridge_cache_is_keyed_by_its_sources(tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setenv("SPIREE_CACHE", str(tmp_path / "cache"))
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("bridge.c", "stub.c"):
+        shutil.copy(wasm_runner.SOURCES / name, src / name)
+    first = wasm_runner.bridge(sources=src)
+    assert first.library.is_file() and first.stub.is_file()
+    assert first.directory.parent == tmp_path / "cache"
+    built = first.library.stat().st_mtime_ns
+    again = wasm_runner.bridge(sources=src)  # same inputs: served from the cache, not rebuilt
+    assert again.directory == first.directory and again.library.stat().st_mtime_ns == built
+    (src / "stub.c").write_text((src / "stub.c").read_text() + "\n// changed\n")
+    changed = wasm_runner.bridge(sources=src)  # any change: a new build in a new directory
+    assert changed.directory != first.directory and changed.stub.is_file()
+    assert first.library.stat().st_mtime_ns == built  # the old build is left as it was
+
+
+def test_each_wasm_executable_runs_its_own_code(tmp_path):
+    # Two artifacts whose wasm differs (other widths): each twin forwards to its own executable,
+    # keyed by the sha256 of its wasm bytes, never to one registered earlier.
+    narrow = spiree.load(spiree.compile("tiny_cnn", target="wasm32", options={"width": 8}).save(tmp_path / "n.vmfb"))
+    wide = spiree.load(spiree.compile("tiny_cnn", target="wasm32").save(tmp_path / "w.vmfb"))
+    keys = [
+        {e.key for e in wasm_runner.host_twin((tmp_path / f).read_bytes(), wasm_runner._BridgeLib.get().stub_template).executables}
+        for f in ("n.vmfb", "w.vmfb")
+    ]
+    assert keys[0].isdisjoint(keys[1])
+    x = _input(11)
+    assert np.abs(narrow(x) - torch_reference("tiny_cnn", x, width=8)).max() <= ATOL
+    assert np.abs(wide(x) - torch_reference("tiny_cnn", x)).max() <= ATOL
+
+
+def test_twin_uses_the_system_library_format_of_the_host_arch(tiny_artifacts):
+    vmfb = tiny_artifacts["wasm32"].read_bytes()
+    stub = wasm_runner._BridgeLib.get().stub_template
+    arm = wasm_runner.host_twin(vmfb, stub, arch="aarch64").vmfb
+    formats = [arm[s.data_offset:s.data_offset + s.length] for s in wasm_runner.parse_vmfb(arm).segments
+               if s.length < 32 and arm[s.data_offset:s.data_offset + 7] == b"system-"]
+    assert formats == [b"system-elf-arm_64"]
+    with pytest.raises(RunError, match=r"^wasm32 artifacts run on x86_64 or aarch64 Linux hosts only, this one is riscv64: "
+                                       r"run the artifact in a browser with IREE's web runtime$"):
+        wasm_runner.host_twin(vmfb, stub, arch="riscv64")
