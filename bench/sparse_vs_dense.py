@@ -144,8 +144,7 @@ def main(argv=None) -> int:
         d, sp = med["dense"], med["sparse"]
         sparse = builds["sparse"]
         flop_limit = total_macs / (total_macs - _removed_macs(sparse.manifest))
-        prof = (median_profiles({k: builds[k] for k in timed}, x, target, repeats=profile_repeats)
-                if target.runner != "wasm" else {k: {} for k in builds})
+        prof = median_profiles({k: builds[k] for k in timed}, x, target, repeats=profile_repeats)
         if same:
             prof["sparse"] = prof["dense"]
         pw = {k: pointwise_ms(p) for k, p in prof.items()}

@@ -14,7 +14,8 @@ no loader for them, so `spiree run`/`spiree.load` derive a *host twin* of the ar
 3. `WasmRunner` registers each wasm module with the bridge (`targets/wasm/bridge.c`, built once
    with the system C compiler and cached): Wasmtime compiles and instantiates it, the bridge
    calls its library query and builds the 64-bit library the stub returns. Then the stock
-   `iree.runtime` loads the twin (dlopen of the stubs) and every dispatch runs in Wasmtime.
+   `iree.runtime` loads the twin (dlopen of the stubs) on the chosen device (`local-sync` or
+   `local-task`) and every dispatch runs in Wasmtime.
 
 The twin is derived in memory on each load (a few byte patches, no compiler), so it can never
 be stale; only the bridge build is cached (`$SPIREE_CACHE/wasm-bridge-<hash>/`). The twin never
@@ -404,6 +405,8 @@ class _BridgeLib:
         self.lib.spiree_wasm_stats.restype = None
         self.lib.spiree_wasm_stats.argtypes = [ctypes.POINTER(ctypes.c_uint64), ctypes.c_int]
         self.lib.spiree_wasm_last_error.restype = ctypes.c_char_p
+        self.lib.spiree_wasm_profile.restype = ctypes.c_size_t
+        self.lib.spiree_wasm_profile.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int]
 
     @classmethod
     def get(cls) -> "_BridgeLib":
@@ -441,6 +444,21 @@ def stats(*, reset: bool = False) -> WasmStats:
     out = (ctypes.c_uint64 * 6)()
     _BridgeLib.get().lib.spiree_wasm_stats(out, 1 if reset else 0)
     return WasmStats(out[0] / 1e9, out[1] / 1e9, out[2] / 1e9, out[3], out[4], out[5])
+
+
+def profile(*, reset: bool = False) -> dict[str, tuple[int, float]]:
+    """Per dispatch function (by export name, all wasm executables): (dispatches, seconds inside
+    wasm) since the last reset."""
+    lib = _BridgeLib.get().lib
+    need = lib.spiree_wasm_profile(None, 0, 0)
+    buf = ctypes.create_string_buffer(need + 4096)
+    lib.spiree_wasm_profile(buf, len(buf), 1 if reset else 0)
+    out: dict[str, tuple[int, float]] = {}
+    for line in buf.value.decode(errors="replace").splitlines():
+        name, calls, ns = line.split("\t")
+        c, t = out.get(name, (0, 0.0))
+        out[name] = (c + int(calls), t + int(ns) / 1e9)
+    return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -159,15 +159,25 @@ def test_vmfb_without_wasm_executables_is_refused(tiny_artifacts):
 
 def test_bridge_reports_copy_and_wasm_time(tiny_artifacts):
     model = spiree.load(tiny_artifacts["wasm32"])
+    model(_input(2))
     wasm_runner.stats(reset=True)
-    model(_input(3))
+    wasm_runner.profile(reset=True)
+    for seed in range(3):
+        model(_input(seed))
     s = wasm_runner.stats()
-    assert s.dispatches >= 5 and s.wasm_s > 0 and s.bytes_in > 0 and s.bytes_out > 0
+    prof = wasm_runner.profile()
+    assert s.dispatches >= 15 and s.wasm_s > 0 and s.bytes_in > 0 and s.bytes_out > 0
+    # per dispatch function: three inferences, so every count is a multiple of 3, and the
+    # functions add up to the bridge's totals
+    assert prof and all(calls % 3 == 0 and secs > 0 for calls, secs in prof.values()), prof
+    assert sum(c for c, _ in prof.values()) == s.dispatches
+    assert sum(t for _, t in prof.values()) == pytest.approx(s.wasm_s, rel=1e-6)
+    assert any(name.startswith("main_dispatch_") for name in prof)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sparse, device", [(False, "local-sync"), (True, "local-task")])
-def test_mobilenet_v1_wasm32_matches_pytorch(tmp_path, sparse, device):
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse70"])
+def test_mobilenet_v1_wasm32_matches_pytorch(tmp_path, sparse):
     out = tmp_path / "mnv1_wasm32.vmfb"
     prune_args = ["--sparsity", "0.7", "--group", "4"] if sparse else []
     p = subprocess.run([sys.executable, "-m", "spiree", "compile", "mobilenet_v1", "--target", "wasm32", *prune_args,
@@ -177,13 +187,14 @@ def test_mobilenet_v1_wasm32_matches_pytorch(tmp_path, sparse, device):
     assert manifest["executable_format"] == "system-wasm-wasm_32"
     decisions = [r["decision"] for r in manifest["passes"]]
     assert decisions.count("sparse") == (14 if sparse else 0), decisions  # 13 pointwise + the classifier
-    p = subprocess.run([sys.executable, "-m", "spiree", "run", str(out), "--target", "wasm32", "--device", device,
-                        "--check", "--atol", "1e-4"], capture_output=True, text=True)
-    assert p.returncode == 0, p.stdout + p.stderr
-    line = next(l for l in p.stdout.splitlines() if l.startswith("check output0"))
-    err = float(line.split("max abs error ")[1].split()[0])
-    assert err <= 1e-4, line
-    assert "top-5 identical" in line
+    for device in ("local-sync", "local-task"):
+        p = subprocess.run([sys.executable, "-m", "spiree", "run", str(out), "--target", "wasm32", "--device", device,
+                            "--check", "--atol", "1e-4"], capture_output=True, text=True)
+        assert p.returncode == 0, p.stdout + p.stderr
+        line = next(l for l in p.stdout.splitlines() if l.startswith("check output0"))
+        err = float(line.split("max abs error ")[1].split()[0])
+        assert err <= 1e-4, f"{device}: {line}"
+        assert "top-5 identical" in line, f"{device}: {line}"
 
 
 def test_bridge_cache_is_keyed_by_its_sources(tmp_path, monkeypatch):
