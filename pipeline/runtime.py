@@ -108,10 +108,12 @@ class InProcessRunner:
 class RunModuleToolRunner:
     """`iree-run-module` as a subprocess (under qemu-user when the CPU differs)."""
 
-    def __init__(self, vmfb: bytes, entry: str, target: Target, device: str = "local-sync"):
+    def __init__(self, vmfb: bytes, entry: str, target: Target, device: str = "local-sync",
+                 env: dict[str, str] | None = None):
         self._vmfb = vmfb
         self._entry = entry
         self._device = device
+        self._env = {**os.environ, **env} if env else None
         self._prefix = tool_command_prefix(target)
 
     def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
@@ -125,7 +127,7 @@ class RunModuleToolRunner:
                 cmd.append(f"--input=@{tmpd / f'in{i}.npy'}")
             # The number of outputs is not known here; iree-run-module writes each --output in order.
             cmd += [f"--output=@{tmpd / 'out0.npy'}"]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=self._env)
             if proc.returncode != 0:
                 msg = next((l for l in proc.stderr.splitlines() if l.strip()), "no message")
                 raise RunError(f"iree-run-module failed: {msg.strip()[:400]}")

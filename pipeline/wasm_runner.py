@@ -340,34 +340,61 @@ _BRIDGE_FLAGS = ("-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-Wl,-soname,
 _STUB_FLAGS = ("-O2", "-fPIC", "-shared", "-nostdlib", "-fvisibility=hidden", "-s")
 
 
-def bridge(*, rebuild: bool = False, sources: Path = SOURCES) -> Bridge:
+def _cross_flags(arch: str) -> list[str]:
+    """clang flags that build a shared library for another Linux arch against Debian's cross
+    libc (libc6-dev-<arch>-cross: headers and libraries under /usr/<arch>-linux-gnu)."""
+    sysroot = Path(f"/usr/{arch}-linux-gnu")
+    if not (sysroot / "include" / "stdio.h").is_file():
+        raise RunError(f"the {arch} cross libc headers are missing ({sysroot}/include): run scripts/setup.sh "
+                       f"(installs libc6-dev-arm64-cross)")
+    resource = subprocess.run(["clang", "-print-resource-dir"], capture_output=True, text=True).stdout.strip()
+    return [f"--target={arch}-linux-gnu", "-fuse-ld=lld", "-nostdinc", "-isystem", f"{resource}/include",
+            "-isystem", str(sysroot / "include"), f"-L{sysroot / 'lib'}"]
+
+
+def bridge(*, rebuild: bool = False, sources: Path = SOURCES, arch: str | None = None) -> Bridge:
     """The built bridge and stub template, compiling them on first use.
 
+    `arch` (default: this machine) other than this machine's cross-builds them with clang against
+    the aarch64 Wasmtime library (`fetch_tools.fetch_wasmtime`), to check arm64 hosts under qemu.
     Cached in `$SPIREE_CACHE/wasm-bridge-<key>/`, the key being a hash of the C sources, the
-    compiler, its flags and the Wasmtime library: any change builds a new directory, and a
-    directory is only ever served for exactly the inputs it was built from."""
-    lib = _wasmtime_library()
-    cc = _compiler()
+    compiler, its flags, the arch and the Wasmtime library: any change builds a new directory, and
+    a directory is only ever served for exactly the inputs it was built from."""
+    arch = arch or host_arch()
+    native = arch == host_arch()
+    if native:
+        lib, cc, extra = _wasmtime_library(), _compiler(), []
+    else:
+        if arch != "aarch64":
+            raise RunError(f"the wasm bridge cross-builds for aarch64 only, not {arch}")
+        if not shutil.which("clang"):
+            raise RunError("clang is missing, so the wasm bridge cannot be cross-built: run scripts/setup.sh")
+        try:
+            lib = fetch_tools.fetch_wasmtime(quiet=True)
+        except RuntimeError as e:
+            raise RunError(f"{e}; or run scripts/setup.sh") from None
+        cc, extra = "clang", _cross_flags(arch)
     try:
         wt_version = metadata.version("wasmtime")
     except metadata.PackageNotFoundError:
         wt_version = "unknown"
     h = hashlib.sha256()
-    for part in ((sources / "bridge.c").read_bytes(), (sources / "stub.c").read_bytes(), cc.encode(),
-                 " ".join(_BRIDGE_FLAGS + _STUB_FLAGS).encode(), str(lib).encode(), wt_version.encode()):
+    for part in ((sources / "bridge.c").read_bytes(), (sources / "stub.c").read_bytes(), cc.encode(), arch.encode(),
+                 " ".join(_BRIDGE_FLAGS + _STUB_FLAGS + tuple(extra)).encode(), str(lib).encode(), wt_version.encode()):
         h.update(hashlib.sha256(part).digest())
     dest = fetch_tools.cache_root() / f"wasm-bridge-{h.hexdigest()[:16]}"
     result = Bridge(dest, dest / "libspiree_wasm.so", dest / "stub.so")
     if result.library.is_file() and result.stub.is_file() and not rebuild:
         return result
     dest.parent.mkdir(parents=True, exist_ok=True)
-    log.info("wasm: building the Wasmtime bridge with %s into %s ...", cc, dest)
+    log.info("wasm: building the Wasmtime bridge for %s with %s into %s ...", arch, cc, dest)
+    libc = [] if native else ["-nostdlib", "-lc"]
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".wasm-bridge-") as tmp:
         t = Path(tmp)
-        _run([cc, *_BRIDGE_FLAGS[:4], "-o", str(t / "libspiree_wasm.so"), _BRIDGE_FLAGS[4],
-              str(sources / "bridge.c"), str(lib), f"-Wl,-rpath,{lib.parent}", _BRIDGE_FLAGS[5]])
+        _run([cc, *extra, *_BRIDGE_FLAGS[:4], "-o", str(t / "libspiree_wasm.so"), _BRIDGE_FLAGS[4],
+              str(sources / "bridge.c"), str(lib), f"-Wl,-rpath,{lib.parent}", *libc, _BRIDGE_FLAGS[5]])
         # The stub finds the bridge by soname (already loaded) or by its runpath (the cache dir).
-        _run([cc, *_STUB_FLAGS[:5], "-o", str(t / "stub.so"), str(sources / "stub.c"), f"-L{t}",
+        _run([cc, *extra, *_STUB_FLAGS[:5], "-o", str(t / "stub.so"), str(sources / "stub.c"), f"-L{t}",
               "-lspiree_wasm", f"-Wl,-rpath,{dest}", _STUB_FLAGS[5]])
         if (t / "stub.so").read_bytes().count(KEY_MARKER) != 1:
             raise RunError(f"the wasm stub built by {cc} does not hold exactly one key placeholder")
@@ -513,6 +540,42 @@ class WasmRunner:
             self._lib.lib.spiree_wasm_remove_constant_range(self._range)
         except Exception:
             pass
+
+
+def export_twin(vmfb: bytes, directory: "str | os.PathLike", *, arch: str | None = None) -> Path:
+    """Write the host twin of a wasm32 vmfb for IREE's own tools (iree-run-module,
+    iree-benchmark-module) on `arch` (default: this machine) into `directory`: `model.vmfb` plus,
+    per wasm executable, `<sha256>.wasm` and `<sha256>.meta`. Run the tools with
+    `SPIREE_WASM_DIR=<directory>`: the bridge registers each executable from there when IREE
+    first queries it. Returns the path of `model.vmfb`."""
+    b = bridge(arch=arch)
+    twin = host_twin(vmfb, b.stub.read_bytes(), arch)
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    for e in twin.executables:
+        (d / f"{e.key.hex()}.wasm").write_bytes(e.data)
+        (d / f"{e.key.hex()}.meta").write_text(f"{e.mem_size} {e.mem_align_log2} {e.table_size}\n")
+    (d / "model.vmfb").write_bytes(twin.vmfb)
+    return d / "model.vmfb"
+
+
+class WasmToolRunner:
+    """A wasm32 artifact under IREE's `iree-run-module`, through an exported twin: natively, or
+    for an aarch64 host (`arch="aarch64"`) with the aarch64 tool, bridge and Wasmtime under
+    qemu-user. This checks the arm64-host path of the bridge on an x86 machine."""
+
+    def __init__(self, vmfb: bytes, entry: str, device: str = "local-sync", arch: str | None = None):
+        from ..targets import get_target
+        from .runtime import RunModuleToolRunner
+
+        self._dir = tempfile.TemporaryDirectory(prefix="spiree-twin-")
+        path = export_twin(vmfb, self._dir.name, arch=arch)
+        target = get_target("host" if (arch or host_arch()) == host_arch() else "arm64-linux")
+        self._run = RunModuleToolRunner(path.read_bytes(), entry, target, device,
+                                        env={"SPIREE_WASM_DIR": self._dir.name})
+
+    def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        return self._run(*arrays)
 
 
 def _short(e: Exception) -> str:

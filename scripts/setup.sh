@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # spiree setup: system packages (apt), the .venv with spiree + test extras, and the
-# aarch64 IREE runtime tools used to run arm64 artifacts under qemu-user.
+# aarch64 IREE runtime tools used to run arm64 artifacts under qemu-user, and the aarch64
+# Wasmtime library used to check wasm32 artifacts on an arm64 host (also under qemu-user).
 # Idempotent: re-running skips what is already there.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 log() { printf '[setup] %s\n' "$*" >&2; }
 
-# 1. System packages: qemu-user + Debian's arm64 cross libc (arm64 runs), clang/lld (kernels).
-apt_pkgs=(qemu-user libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross clang lld llvm)
+# 1. System packages: qemu-user + Debian's arm64 cross libc (arm64 runs; its headers to cross-build
+# the wasm bridge for an arm64 host), clang/lld (kernels, the wasm bridge).
+apt_pkgs=(qemu-user libc6-arm64-cross libc6-dev-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross
+          clang lld llvm)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -41,6 +44,7 @@ else
   log "python packages present"
 fi
 
-# 3. aarch64 IREE runtime tools (iree-run-module etc.) for arm64 artifacts under qemu.
-.venv/bin/python -c "from spiree.targets.fetch_tools import fetch; print(fetch())"
+# 3. aarch64 IREE runtime tools (iree-run-module etc.) for arm64 artifacts under qemu, and the
+# aarch64 Wasmtime library for the wasm bridge of an arm64 host.
+.venv/bin/python -c "from spiree.targets.fetch_tools import fetch, fetch_wasmtime; print(fetch()); print(fetch_wasmtime())"
 log "done"

@@ -1,8 +1,11 @@
-"""Fetch the aarch64 IREE runtime tools (iree-run-module, iree-benchmark-module) once.
+"""Fetch aarch64 binaries once: the IREE runtime tools and Wasmtime's C library.
 
-They come from the manylinux aarch64 wheel of the same `iree-base-runtime` version as the
-installed runtime, downloaded with pip into a cache directory, and are run under
-`qemu-aarch64 -L /usr/aarch64-linux-gnu` on non-arm64 machines.
+The IREE tools (iree-run-module, iree-benchmark-module) come from the manylinux aarch64 wheel
+of the same `iree-base-runtime` version as the installed runtime and run under
+`qemu-aarch64 -L /usr/aarch64-linux-gnu` on non-arm64 machines. `_libwasmtime.so` comes from
+the aarch64 wheel of the installed `wasmtime` version: the wasm bridge is cross-built against it
+to check wasm32 artifacts on an arm64 host (under qemu here). Both are downloaded with pip into
+a cache directory.
 
     python -m spiree.targets.fetch_tools        # prints the tools directory
 
@@ -41,31 +44,48 @@ def tools_dir(version: str | None = None) -> Path:
 def fetch(version: str | None = None, *, quiet: bool = False) -> Path:
     """Download and unpack the aarch64 tools if they are not cached; return their directory."""
     version = version or runtime_version()
-    dest = tools_dir(version)
-    if all((dest / t).is_file() for t in TOOLS):
+    members = {t: f"iree/_runtime_libs/{t}" for t in TOOLS}
+    return _fetch_from_wheel(f"iree-base-runtime=={version}", members, tools_dir(version),
+                             "aarch64 IREE runtime tools", quiet=quiet, executable=True)
+
+
+def wasmtime_dir(version: str | None = None) -> Path:
+    return cache_root() / f"wasmtime-aarch64-{version or metadata.version('wasmtime')}"
+
+
+def fetch_wasmtime(version: str | None = None, *, quiet: bool = False) -> Path:
+    """The aarch64 `_libwasmtime.so` of the installed wasmtime version (downloaded once)."""
+    version = version or metadata.version("wasmtime")
+    dest = _fetch_from_wheel(f"wasmtime=={version}", {"_libwasmtime.so": "wasmtime/linux-aarch64/_libwasmtime.so"},
+                             wasmtime_dir(version), "aarch64 Wasmtime library", quiet=quiet,
+                             platforms=("manylinux2014_aarch64", "manylinux_2_28_aarch64"))
+    return dest / "_libwasmtime.so"
+
+
+def _fetch_from_wheel(spec: str, members: dict[str, str], dest: Path, what: str, *, quiet: bool,
+                      executable: bool = False, platforms=("manylinux_2_28_aarch64",)) -> Path:
+    if all((dest / name).is_file() for name in members):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
-        cmd = [
-            sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-            "--only-binary=:all:", "--platform", "manylinux_2_28_aarch64",
-            "--python-version", "3.11", f"iree-base-runtime=={version}", "-d", tmp,
-        ]
+        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+               *(a for p in platforms for a in ("--platform", p)), "--python-version", "3.11", spec, "-d", tmp]
         if not quiet:
-            print(f"[spiree] fetching aarch64 IREE runtime tools {version} ...", file=sys.stderr)
+            print(f"[spiree] fetching {what} ({spec}) ...", file=sys.stderr)
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(
-                f"could not download the aarch64 iree-base-runtime=={version} wheel "
-                f"(needs PyPI access): {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}"
+                f"could not download the aarch64 {spec} wheel (needs PyPI access): "
+                f"{proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}"
             )
         wheel = next(Path(tmp).glob("*.whl"))
-        staging = Path(tmp) / "tools"
+        staging = Path(tmp) / "staging"
         staging.mkdir()
         with zipfile.ZipFile(wheel) as zf:
-            for t in TOOLS:
-                (staging / t).write_bytes(zf.read(f"iree/_runtime_libs/{t}"))
-                (staging / t).chmod(0o755)
+            for name, member in members.items():
+                (staging / name).write_bytes(zf.read(member))
+                if executable:
+                    (staging / name).chmod(0o755)
         if dest.exists():
             shutil.rmtree(dest)
         staging.rename(dest)

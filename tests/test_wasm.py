@@ -12,7 +12,7 @@ from spiree.pipeline import wasm_runner
 from spiree.pipeline.artifact import Artifact
 from spiree.pipeline.errors import RunError
 
-from .conftest import torch_reference
+from .conftest import have_qemu, torch_reference
 
 ATOL = 1e-4
 
@@ -195,6 +195,12 @@ def test_mobilenet_v1_wasm32_matches_pytorch(tmp_path, sparse):
         err = float(line.split("max abs error ")[1].split()[0])
         assert err <= 1e-4, f"{device}: {line}"
         assert "top-5 identical" in line, f"{device}: {line}"
+    if sparse and have_qemu():  # the same wasm on an arm64 host (emulated): bit-identical logits
+        art = Artifact.load(out)
+        x = np.random.default_rng(0).standard_normal(art.inputs[0].shape).astype(np.float32)
+        here = spiree.load(art)(x)
+        arm = wasm_runner.WasmToolRunner(art.vmfb, "main", "local-task", arch="aarch64")(x)[0]
+        assert np.array_equal(arm, here)
 
 
 def test_bridge_cache_is_keyed_by_its_sources(tmp_path, monkeypatch):
@@ -242,3 +248,35 @@ def test_twin_uses_the_system_library_format_of_the_host_arch(tiny_artifacts):
     with pytest.raises(RunError, match=r"^wasm32 artifacts run on x86_64 or aarch64 Linux hosts only, this one is riscv64: "
                                        r"run the artifact in a browser with IREE's web runtime$"):
         wasm_runner.host_twin(vmfb, stub, arch="riscv64")
+
+
+@pytest.mark.parametrize("device", ["local-sync", "local-task"])
+def test_exported_twin_runs_in_iree_run_module(tiny_artifacts, device):
+    # IREE's own tool loads the twin; the bridge registers each wasm executable from
+    # SPIREE_WASM_DIR when IREE first queries it.
+    vmfb = tiny_artifacts["wasm32"].read_bytes()
+    x = _input(4)
+    y = wasm_runner.WasmToolRunner(vmfb, "main", device)(x)[0]
+    assert np.abs(y - torch_reference("tiny_cnn", x)).max() <= ATOL
+
+
+def test_exported_twin_without_its_directory_fails_clearly(tiny_artifacts, tmp_path):
+    from spiree.pipeline.runtime import RunModuleToolRunner
+    from spiree.targets import get_target
+
+    path = wasm_runner.export_twin(tiny_artifacts["wasm32"].read_bytes(), tmp_path / "twin")
+    run = RunModuleToolRunner(path.read_bytes(), "main", get_target("host"), env={"SPIREE_WASM_DIR": str(tmp_path / "nowhere")})
+    with pytest.raises(RunError, match=r"^iree-run-module failed: spiree wasm bridge: no readable .*/nowhere/[0-9a-f]{64}\.meta "
+                                       r"\(export the twin with spiree again\)$"):
+        run(_input(0))
+
+
+@pytest.mark.skipif(not have_qemu(), reason="needs qemu-aarch64 (scripts/setup.sh)")
+@pytest.mark.parametrize("device", ["local-sync", "local-task"])
+def test_twin_for_an_arm64_host_runs_under_qemu(tiny_artifacts, device):
+    # The arm64-host path, checked on x86: the bridge and stub cross-built for aarch64 against
+    # the aarch64 Wasmtime library, the stock aarch64 iree-run-module, all under qemu-user.
+    x = _input(5)
+    run = wasm_runner.WasmToolRunner(tiny_artifacts["wasm32"].read_bytes(), "main", device, arch="aarch64")
+    y = run(x)[0]
+    assert np.abs(y - torch_reference("tiny_cnn", x)).max() <= ATOL

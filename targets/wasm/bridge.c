@@ -732,6 +732,47 @@ fail:
   return -1;
 }
 
+// Registers the executable `key` from SPIREE_WASM_DIR, where `spiree` exported a twin for IREE's
+// own tools (iree-run-module, iree-benchmark-module): <hex key>.wasm holds the wasm bytes and
+// <hex key>.meta the dylink.0 memory size, alignment (log2) and table size. Returns 0 on success.
+static int register_from_dir(const uint8_t key[32], char* err, size_t cap) {
+  const char* dir = getenv("SPIREE_WASM_DIR");
+  if (!dir) {
+    snprintf(err, cap, "wasm executable not registered with the bridge (load the artifact with spiree)");
+    return -1;
+  }
+  char hex[65], path[4096];
+  for (int i = 0; i < 32; ++i) snprintf(hex + 2 * i, 3, "%02x", key[i]);
+  unsigned ms = 0, ma = 0, ts = 0;
+  snprintf(path, sizeof(path), "%s/%s.meta", dir, hex);
+  FILE* f = fopen(path, "r");
+  int fields = f ? fscanf(f, "%u %u %u", &ms, &ma, &ts) : 0;
+  if (f) fclose(f);
+  if (fields != 3) {
+    snprintf(err, cap, "no readable %s (export the twin with spiree again)", path);
+    return -1;
+  }
+  snprintf(path, sizeof(path), "%s/%s.wasm", dir, hex);
+  f = fopen(path, "rb");
+  uint8_t* data = NULL;
+  long n = -1;
+  if (f && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0) {
+    data = malloc((size_t)n);
+    if (data && fread(data, 1, (size_t)n, f) != (size_t)n) n = -1;
+  }
+  if (f) fclose(f);
+  if (!data || n <= 0) {
+    free(data);
+    snprintf(err, cap, "no readable %s (export the twin with spiree again)", path);
+    return -1;
+  }
+  char name[128];
+  snprintf(name, sizeof(name), "wasm executable %.16s (%ld bytes)", hex, n);
+  int rc = spiree_wasm_register(key, name, data, (size_t)n, ms, ma, ts, err, cap);
+  free(data);
+  return rc;
+}
+
 // Called by each stub's iree_hal_executable_library_query.
 __attribute__((visibility("default"))) const void* spiree_wasm_query(const uint8_t* key,
                                                                      uint32_t max_version,
@@ -742,12 +783,17 @@ __attribute__((visibility("default"))) const void* spiree_wasm_query(const uint8
   module_t* m = find_module(key);
   pthread_mutex_unlock(&g_mu);
   if (!m) {
-    snprintf(g_last_error, sizeof(g_last_error),
-             "wasm executable not registered with the bridge (load the artifact with spiree)");
-    fprintf(stderr, "spiree wasm bridge: %s\n", g_last_error);
-    return NULL;
+    char err[1024];
+    if (register_from_dir(key, err, sizeof(err)) != 0) {
+      snprintf(g_last_error, sizeof(g_last_error), "%s", err);
+      fprintf(stderr, "spiree wasm bridge: %s\n", g_last_error);
+      return NULL;
+    }
+    pthread_mutex_lock(&g_mu);
+    m = find_module(key);
+    pthread_mutex_unlock(&g_mu);
   }
-  return &m->host;
+  return m ? &m->host : NULL;
 }
 
 //===----------------------------------------------------------------------===//
