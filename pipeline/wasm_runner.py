@@ -352,7 +352,7 @@ def _cross_flags(arch: str) -> list[str]:
             "-isystem", str(sysroot / "include"), f"-L{sysroot / 'lib'}"]
 
 
-def bridge(*, rebuild: bool = False, sources: Path = SOURCES, arch: str | None = None) -> Bridge:
+def bridge(*, rebuild: bool = False, sources: Path | None = None, arch: str | None = None) -> Bridge:
     """The built bridge and stub template, compiling them on first use.
 
     `arch` (default: this machine) other than this machine's cross-builds them with clang against
@@ -360,6 +360,7 @@ def bridge(*, rebuild: bool = False, sources: Path = SOURCES, arch: str | None =
     Cached in `$SPIREE_CACHE/wasm-bridge-<key>/`, the key being a hash of the C sources, the
     compiler, its flags, the arch and the Wasmtime library: any change builds a new directory, and
     a directory is only ever served for exactly the inputs it was built from."""
+    sources = sources or SOURCES
     arch = arch or host_arch()
     native = arch == host_arch()
     if native:
@@ -559,8 +560,29 @@ def export_twin(vmfb: bytes, directory: "str | os.PathLike", *, arch: str | None
     return d / "model.vmfb"
 
 
+def cached_twin(vmfb: bytes, *, arch: str | None = None) -> Path:
+    """`export_twin` into `$SPIREE_CACHE/wasm-twins/<key>/`, built once: the key hashes the vmfb
+    bytes and the bridge build the twin's stubs come from (its sources, compiler, flags, arch),
+    so a changed artifact or bridge gets a new directory and a directory is never stale."""
+    b = bridge(arch=arch)
+    h = hashlib.sha256(vmfb)
+    h.update(b.directory.name.encode())
+    dest = fetch_tools.cache_root() / "wasm-twins" / h.hexdigest()[:24]
+    if (dest / "model.vmfb").is_file():
+        return dest / "model.vmfb"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".twin-") as tmp:
+        export_twin(vmfb, tmp, arch=arch)
+        if not (dest / "model.vmfb").is_file():  # another process may have won the race
+            if dest.exists():
+                shutil.rmtree(dest)
+            os.rename(tmp, dest)
+            os.mkdir(tmp)  # TemporaryDirectory cleans up a path that now exists again
+    return dest / "model.vmfb"
+
+
 class WasmToolRunner:
-    """A wasm32 artifact under IREE's `iree-run-module`, through an exported twin: natively, or
+    """A wasm32 artifact under IREE's `iree-run-module`, through its cached twin: natively, or
     for an aarch64 host (`arch="aarch64"`) with the aarch64 tool, bridge and Wasmtime under
     qemu-user. This checks the arm64-host path of the bridge on an x86 machine."""
 
@@ -568,11 +590,10 @@ class WasmToolRunner:
         from ..targets import get_target
         from .runtime import RunModuleToolRunner
 
-        self._dir = tempfile.TemporaryDirectory(prefix="spiree-twin-")
-        path = export_twin(vmfb, self._dir.name, arch=arch)
+        path = cached_twin(vmfb, arch=arch)
         target = get_target("host" if (arch or host_arch()) == host_arch() else "arm64-linux")
         self._run = RunModuleToolRunner(path.read_bytes(), entry, target, device,
-                                        env={"SPIREE_WASM_DIR": self._dir.name})
+                                        env={"SPIREE_WASM_DIR": str(path.parent)})
 
     def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
         return self._run(*arrays)

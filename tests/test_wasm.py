@@ -280,3 +280,26 @@ def test_twin_for_an_arm64_host_runs_under_qemu(tiny_artifacts, device):
     run = wasm_runner.WasmToolRunner(tiny_artifacts["wasm32"].read_bytes(), "main", device, arch="aarch64")
     y = run(x)[0]
     assert np.abs(y - torch_reference("tiny_cnn", x)).max() <= ATOL
+
+
+def test_twin_cache_is_keyed_by_artifact_and_bridge(tiny_artifacts, tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setenv("SPIREE_CACHE", str(tmp_path / "cache"))
+    vmfb = tiny_artifacts["wasm32"].read_bytes()
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("bridge.c", "stub.c"):
+        shutil.copy(wasm_runner.SOURCES / name, src / name)
+    monkeypatch.setattr(wasm_runner, "SOURCES", src)
+    first = wasm_runner.cached_twin(vmfb)
+    written = first.stat().st_mtime_ns
+    assert wasm_runner.cached_twin(vmfb) == first and first.stat().st_mtime_ns == written  # built once
+    other = bytearray(vmfb)
+    seg = _wasm_segment(vmfb)
+    other[seg.data_offset + seg.length - 1] ^= 1  # a changed artifact (its last wasm byte)
+    assert wasm_runner.cached_twin(bytes(other)).parent != first.parent
+    (src / "stub.c").write_text((src / "stub.c").read_text() + "\n// changed\n")
+    rebuilt = wasm_runner.cached_twin(vmfb)  # a changed bridge: new stubs, so a new twin
+    assert rebuilt.parent != first.parent and rebuilt.read_bytes() != first.read_bytes()
+    assert first.stat().st_mtime_ns == written
