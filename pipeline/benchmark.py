@@ -66,15 +66,22 @@ def alternate(builds: dict[str, bytes], inputs, target: Target, *, repeats: int 
 def _time_in_process(vmfb: bytes, inputs, target: Target, *, entry: str, min_time_s: float) -> float:
     from .runtime import make_runner
 
-    run = make_runner(vmfb, entry, target)
-    run(*inputs)  # warm-up: loads executables, moves constants into place
+    n, seconds = _repeat(make_runner(vmfb, entry, target), inputs, min_time_s)
+    return seconds / n * 1e3
+
+
+def _repeat(run, inputs, min_time_s: float, before=lambda: None) -> tuple[int, float]:
+    """Warm `run` up once (loads executables, moves constants into place), call `before`, then
+    call `run` until at least `min_time_s` and 2 calls have passed: (calls, seconds)."""
+    run(*inputs)
+    before()
     n, t0 = 0, time.perf_counter()
     while True:
         run(*inputs)
         n += 1
         elapsed = time.perf_counter() - t0
         if elapsed >= min_time_s and n >= 2:
-            return elapsed / n * 1e3
+            return n, elapsed
 
 
 _STAT_RE = re.compile(r"host_execute (\S+)\s+count=(\d+) total=\S+ \S* ?avg=([\d.]+) (ns|us|ms|s)\b")
@@ -105,11 +112,6 @@ def _wasm_profile(vmfb: bytes, inputs, target: Target, *, entry: str, min_time_s
     from . import wasm_runner
     from .runtime import make_runner
 
-    run = make_runner(vmfb, entry, target)
-    run(*inputs)
-    wasm_runner.profile(reset=True)
-    n, t0 = 0, time.perf_counter()
-    while n < 2 or time.perf_counter() - t0 < min_time_s:
-        run(*inputs)
-        n += 1
+    n, _ = _repeat(make_runner(vmfb, entry, target), inputs, min_time_s,
+                   before=lambda: wasm_runner.profile(reset=True))
     return {name: secs / n * 1e3 for name, (_, secs) in wasm_runner.profile(reset=True).items()}

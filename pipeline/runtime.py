@@ -84,7 +84,7 @@ def _fmt(s: TensorSpec) -> str:
 class InProcessRunner:
     """iree.runtime in this process."""
 
-    def __init__(self, vmfb: bytes, entry: str, device: str = "local-sync"):
+    def __init__(self, vmfb: bytes, entry: str, device: str = DEFAULT_DEVICE):
         import iree.runtime as rt
 
         self._config = rt.Config(device)
@@ -108,9 +108,9 @@ class InProcessRunner:
 class RunModuleToolRunner:
     """`iree-run-module` as a subprocess (under qemu-user when the CPU differs)."""
 
-    def __init__(self, vmfb: bytes, entry: str, target: Target, device: str = "local-sync",
+    def __init__(self, vmfb: "bytes | Path", entry: str, target: Target, device: str = DEFAULT_DEVICE,
                  env: dict[str, str] | None = None):
-        self._vmfb = vmfb
+        self._vmfb = vmfb  # bytes (written to a temporary file per call) or a module file
         self._entry = entry
         self._device = device
         self._env = {**os.environ, **env} if env else None
@@ -119,8 +119,11 @@ class RunModuleToolRunner:
     def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
         with tempfile.TemporaryDirectory(prefix="spiree-run-") as tmp:
             tmpd = Path(tmp)
-            (tmpd / "model.vmfb").write_bytes(self._vmfb)
-            cmd = [*self._prefix, f"--module={tmpd / 'model.vmfb'}", f"--device={self._device}",
+            module = self._vmfb
+            if not isinstance(module, Path):
+                module = tmpd / "model.vmfb"
+                module.write_bytes(self._vmfb)
+            cmd = [*self._prefix, f"--module={module}", f"--device={self._device}",
                    f"--function={self._entry}"]
             for i, a in enumerate(arrays):
                 np.save(tmpd / f"in{i}.npy", a)

@@ -39,6 +39,7 @@ import numpy as np
 
 from ..targets import fetch_tools, host_arch
 from .errors import RunError
+from .runtime import DEFAULT_DEVICE
 
 log = logging.getLogger(__name__)
 
@@ -387,11 +388,10 @@ def bridge(*, rebuild: bool = False, sources: Path | None = None, arch: str | No
     result = Bridge(dest, dest / "libspiree_wasm.so", dest / "stub.so")
     if result.library.is_file() and result.stub.is_file() and not rebuild:
         return result
-    dest.parent.mkdir(parents=True, exist_ok=True)
     log.info("wasm: building the Wasmtime bridge for %s with %s into %s ...", arch, cc, dest)
     libc = [] if native else ["-nostdlib", "-lc"]
-    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".wasm-bridge-") as tmp:
-        t = Path(tmp)
+
+    def build_into(t: Path) -> None:
         _run([cc, *extra, *_BRIDGE_FLAGS[:4], "-o", str(t / "libspiree_wasm.so"), _BRIDGE_FLAGS[4],
               str(sources / "bridge.c"), str(lib), f"-Wl,-rpath,{lib.parent}", *libc, _BRIDGE_FLAGS[5]])
         # The stub finds the bridge by soname (already loaded) or by its runpath (the cache dir).
@@ -399,11 +399,24 @@ def bridge(*, rebuild: bool = False, sources: Path | None = None, arch: str | No
               "-lspiree_wasm", f"-Wl,-rpath,{dest}", _STUB_FLAGS[5]])
         if (t / "stub.so").read_bytes().count(KEY_MARKER) != 1:
             raise RunError(f"the wasm stub built by {cc} does not hold exactly one key placeholder")
+
+    _publish(dest, build_into)
+    return result
+
+
+def _publish(dest: Path, build_into, *, complete=lambda: False) -> None:
+    """Build a cache directory in a temporary sibling, then rename it to `dest`, so `dest` is
+    either complete or absent, also when the build fails half-way. If `complete()` says another
+    process published `dest` meanwhile, its directory is kept."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}-") as tmp:
+        build_into(Path(tmp))
+        if complete():
+            return
         if dest.exists():
             shutil.rmtree(dest)
-        os.rename(t, dest)
-        t.mkdir()  # TemporaryDirectory cleans up a path that now exists again
-    return result
+        os.rename(tmp, dest)
+        os.mkdir(tmp)  # TemporaryDirectory cleans up a path that now exists again
 
 
 def _run(cmd: list[str]) -> None:
@@ -496,7 +509,7 @@ def profile(*, reset: bool = False) -> dict[str, tuple[int, float]]:
 class WasmRunner:
     """Runs a wasm32 vmfb with the stock `iree.runtime`, its dispatches inside Wasmtime."""
 
-    def __init__(self, vmfb: bytes, entry: str, device: str = "local-sync"):
+    def __init__(self, vmfb: bytes, entry: str, device: str = DEFAULT_DEVICE):
         import iree.runtime as rt
 
         lib = _BridgeLib.get()
@@ -549,15 +562,18 @@ def export_twin(vmfb: bytes, directory: "str | os.PathLike", *, arch: str | None
     per wasm executable, `<sha256>.wasm` and `<sha256>.meta`. Run the tools with
     `SPIREE_WASM_DIR=<directory>`: the bridge registers each executable from there when IREE
     first queries it. Returns the path of `model.vmfb`."""
-    b = bridge(arch=arch)
-    twin = host_twin(vmfb, b.stub.read_bytes(), arch)
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
+    _write_twin(vmfb, d, bridge(arch=arch), arch)
+    return d / "model.vmfb"
+
+
+def _write_twin(vmfb: bytes, d: Path, b: Bridge, arch: str | None) -> None:
+    twin = host_twin(vmfb, b.stub.read_bytes(), arch)
     for e in twin.executables:
         (d / f"{e.key.hex()}.wasm").write_bytes(e.data)
         (d / f"{e.key.hex()}.meta").write_text(f"{e.mem_size} {e.mem_align_log2} {e.table_size}\n")
     (d / "model.vmfb").write_bytes(twin.vmfb)
-    return d / "model.vmfb"
 
 
 def cached_twin(vmfb: bytes, *, arch: str | None = None) -> Path:
@@ -568,17 +584,10 @@ def cached_twin(vmfb: bytes, *, arch: str | None = None) -> Path:
     h = hashlib.sha256(vmfb)
     h.update(b.directory.name.encode())
     dest = fetch_tools.cache_root() / "wasm-twins" / h.hexdigest()[:24]
-    if (dest / "model.vmfb").is_file():
-        return dest / "model.vmfb"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".twin-") as tmp:
-        export_twin(vmfb, tmp, arch=arch)
-        if not (dest / "model.vmfb").is_file():  # another process may have won the race
-            if dest.exists():
-                shutil.rmtree(dest)
-            os.rename(tmp, dest)
-            os.mkdir(tmp)  # TemporaryDirectory cleans up a path that now exists again
-    return dest / "model.vmfb"
+    model = dest / "model.vmfb"
+    if not model.is_file():
+        _publish(dest, lambda t: _write_twin(vmfb, t, b, arch), complete=model.is_file)
+    return model
 
 
 class WasmToolRunner:
@@ -586,14 +595,13 @@ class WasmToolRunner:
     for an aarch64 host (`arch="aarch64"`) with the aarch64 tool, bridge and Wasmtime under
     qemu-user. This checks the arm64-host path of the bridge on an x86 machine."""
 
-    def __init__(self, vmfb: bytes, entry: str, device: str = "local-sync", arch: str | None = None):
+    def __init__(self, vmfb: bytes, entry: str, device: str = DEFAULT_DEVICE, arch: str | None = None):
         from ..targets import get_target
         from .runtime import RunModuleToolRunner
 
         path = cached_twin(vmfb, arch=arch)
         target = get_target("host" if (arch or host_arch()) == host_arch() else "arm64-linux")
-        self._run = RunModuleToolRunner(path.read_bytes(), entry, target, device,
-                                        env={"SPIREE_WASM_DIR": str(path.parent)})
+        self._run = RunModuleToolRunner(path, entry, target, device, env={"SPIREE_WASM_DIR": str(path.parent)})
 
     def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
         return self._run(*arrays)

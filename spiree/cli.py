@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from spiree.pipeline.runtime import DEFAULT_DEVICE, DEVICES
+
 log = logging.getLogger("spiree")
 
 
@@ -291,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a compiled artifact (numpy .npy in/out)")
     r.add_argument("artifact", help="a .vmfb written by `spiree compile` (its .json beside it)")
     r.add_argument("--target", help="target to run on (default: the one in the manifest)")
-    r.add_argument("--device", choices=("local-sync", "local-task"), default="local-sync",
+    r.add_argument("--device", choices=DEVICES, default=DEFAULT_DEVICE,
                    help="IREE CPU device: local-sync (one thread, default) or local-task (a worker per core)")
     r.add_argument("--input", action="append", help=".npy input (repeat for several); default: seeded random")
     r.add_argument("--output", help="write the first output to this .npy")
