@@ -26,6 +26,31 @@ class KernelBuildError(RuntimeError):
     pass
 
 
+# Epilogue activations every kernel family takes (templates/prelude.c.in): y = clamp(act(x),
+# vmin, vmax). "minmax" is the identity, so none / ReLU / ReLU6 are minmax with their bounds.
+ACTIVATIONS = ("minmax", "sigmoid", "silu", "hswish")
+
+
+def check_activation(act: str) -> str:
+    if act not in ACTIVATIONS:
+        raise ValueError(f"activation {act!r} is not one of {', '.join(ACTIVATIONS)}")
+    return act
+
+
+def prelude() -> str:
+    """The C every kernel source starts with: vector types and the epilogue activations."""
+    from .xngen import render_file
+
+    return render_file("prelude.c.in")
+
+
+def render_sources(variants) -> str:
+    """One C source for a set of kernel variants (any families): the prelude, then each
+    distinct variant's `render()` once, in name order."""
+    unique = {v.name: v for v in variants}
+    return prelude() + "".join(unique[k].render() for k in sorted(unique))
+
+
 def _cache_dir() -> Path:
     return cache_root() / "kernels"
 
