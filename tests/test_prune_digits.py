@@ -52,7 +52,6 @@ def test_json_and_plot(tmp_path, one_thread, capsys):
     assert [(row["name"], row["pattern"]) for row in r["rows"]] == [
         ("dense", "dense"),
         ("magnitude", "unstructured"), ("magnitude", "G=4"), ("magnitude + distill", "G=4"),
-        ("magnitude + rearranged", "G=4"),
         ("pdp", "unstructured"), ("pdp", "G=4"), ("pdp + distill", "G=4"), ("pdp + rearranged", "G=4"),
         ("magnitude global", "unstructured"), ("magnitude global", "G=4")]
     assert all(len(row["accuracies"]) == 1 and 0 <= row["accuracy"] <= 1 for row in r["rows"])

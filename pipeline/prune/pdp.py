@@ -19,9 +19,15 @@ of `masks.group_scores`). For one layer, in the positions view W[C_out, P]:
 The sparsity follows the sparsifier's schedule (`Cubic`, by default over the first half of the
 temperature steps) and tau follows `Sharpen` (geometric from `start` to `end`). At the step after
 the last one of `Sharpen` the masks become hard: `masks.layer_mask` of the weights at that
-moment, fixed from then on (fine-tune the survivors), and `squash_mask()` hardens any layer that
-is still soft. The model that comes out has exactly the pattern `GroupSparsifier` produces:
-`pattern.holds(w2d, G)`, balanced layers keep exactly K positions in every group.
+moment; later steps act like `GroupSparsifier.step()` (pruned positions stay pruned; with the
+default schedule the target is reached by then, so the masks stay fixed while the survivors
+fine-tune). `squash_mask()` hardens any layer that is still soft. The model that comes out has
+exactly the pattern `GroupSparsifier` produces: `pattern.holds(w2d, G)`, and balanced layers
+keep exactly K positions in every group.
+
+Differences from the paper: the temperature is relative to the threshold (the paper's tau is
+absolute, tuned to its weight scale) and annealed to a hard mask, the threshold is per group
+(like the paper's N:M variant, per block), and the sparsity ramps up with a schedule.
 
     sp = PDPSparsifier(sparsity=0.9, group=4, steps=10)       # step() once per epoch
     model = sp.prepare(model)
