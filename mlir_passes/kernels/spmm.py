@@ -26,6 +26,9 @@ from .xngen import render_file
 
 INDEX_TYPES = {8: "int8_t", 16: "int16_t", 32: "int32_t"}
 DENSE = 0  # index_bits of the dense variant: every input channel, no index table
+# Bytes of input rows per pixel block (the kernel's outer loop): small enough to stay in L1/L2
+# while every output-channel group of a workgroup reads them.
+BLOCK_BYTES = 16384
 
 
 @dataclass(frozen=True)
@@ -72,4 +75,5 @@ class SpmmVariant:
     def render(self) -> str:
         return render_file("spmm.c.in", NAME=self.name, MR=self.mr, G=self.group, L=self.lanes,
                            IDX=None if self.dense else INDEX_TYPES[self.index_bits],
-                           TILES=self.tile_sizes(), ACT=self.act, ADD=self.add, SCALE=self.scale)
+                           TILES=self.tile_sizes(), ACT=self.act, ADD=self.add, SCALE=self.scale,
+                           BLOCK_BYTES=BLOCK_BYTES)

@@ -1,10 +1,11 @@
 // Pass `materialize` (python -m spiree.mlir_passes.materialize FILE --target host).
 
 // Bias broadcast and ReLU fold into the kernel; conv, broadcast use and ReLU generic are gone.
-// CHECK: #[[TGT:.*]] = #hal.executable.target<"llvm-cpu", "embedded-elf-x86_64">
+// TARGET: arm64
+// CHECK: #[[TGT:.*]] = #hal.executable.target<"llvm-cpu", "embedded-elf-arm_64">
 // CHECK-LABEL: stream.executable private @spiree_pointwise_kernels
 // CHECK-SAME: hal.executable.objects = #hal.executable.objects<{#[[TGT]] = [#hal.executable.object<{
-// CHECK-SAME: path = "{{.*}}/kernels/host-{{[0-9a-f]+}}.o"
+// CHECK-SAME: path = "{{.*}}/kernels/arm64-{{[0-9a-f]+}}.o"
 // CHECK: stream.executable.export public @pointwise_0 workgroups() -> (index, index, index)
 // CHECK: func.func private @[[KERNEL:spiree_spmm_f32_[0-9]+x4_v[0-9]+_i8]](
 // CHECK-SAME: attributes {hal.import.static}
@@ -68,8 +69,9 @@ func.func @zero_init_no_activation(%x: tensor<1x4x3x3xf32>) -> tensor<1x8x3x3xf3
 
 // -----
 
-// A layer detect kept dense runs the dense variant of the kernel: weights [NG, C_in, G=4],
-// no index table.
+// A layer detect kept dense runs the dense variant of the kernel: weights [NG, C_in, G=4]
+// (wasm32: 16 vector registers, 4 x 2 vectors of accumulators), no index table.
+// TARGET: wasm32
 // CHECK: func.func private @[[GEMM:spiree_gemm_f32_[0-9]+x4_v[0-9]+]](memref<?xf32>, memref<?xf32>, memref<?xf32>, memref<?xf32>,
 // CHECK-LABEL: func.func @dense_layer_runs_dense_kernel
 // CHECK: %[[V:.*]] = arith.constant dense<{{\[\[\[}}1.000000e+00, 5.000000e+00, 0.000000e+00, 0.000000e+00], [2.000000e+00, 6.000000e+00, 0.000000e+00, 0.000000e+00], [3.000000e+00, 7.000000e+00, 0.000000e+00, 0.000000e+00], [4.000000e+00, 8.000000e+00, 0.000000e+00, 0.000000e+00]]]> : tensor<1x4x4xf32>
@@ -141,7 +143,7 @@ func.func @linear_layer(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
 // CHECK: func.func @pointwise_0(
 // CHECK: %[[LO:.*]] = arith.constant 0.000000e+00 : f32
 // CHECK: %[[HI:.*]] = arith.constant 6.000000e+00 : f32
-// CHECK: call @spiree_gemm_f32_{{[0-9]+}}x4_v{{[0-9]+}}({{.*}}, %[[LO]], %[[HI]])
+// CHECK: call @spiree_gemm_f32_{{[0-9]+}}x{{[48]}}_v{{[0-9]+}}({{.*}}, %[[LO]], %[[HI]])
 // CHECK-LABEL: func.func @fuse_relu6
 // CHECK: %[[D:.*]] = flow.dispatch @spiree_pointwise_kernels::@pointwise_0
 // CHECK-NOT: linalg.generic
@@ -177,7 +179,7 @@ func.func @fuse_relu6(%x: tensor<1x2x3x3xf32>) -> tensor<1x4x3x3xf32> {
 
 // SiLU (sigmoid generic + multiply) after a residual add: one `_silu_add` dispatch taking the
 // residual as an operand.
-// CHECK: func.func private @spiree_gemm_f32_{{[0-9]+}}x4_v{{[0-9]+}}_silu_add(
+// CHECK: func.func private @spiree_gemm_f32_{{[0-9]+}}x{{[48]}}_v{{[0-9]+}}_silu_add(
 // CHECK-LABEL: func.func @fuse_residual_then_silu
 // CHECK-SAME: (%[[X:.*]]: tensor<1x2x3x3xf32>, %[[R:.*]]: tensor<1x4x3x3xf32>)
 // CHECK: %[[D:.*]] = flow.dispatch @spiree_pointwise_kernels::@pointwise_0(%[[X]], %{{.*}}, %{{.*}}, %[[R]])
@@ -219,7 +221,7 @@ func.func @fuse_residual_then_silu(%x: tensor<1x2x3x3xf32>, %r: tensor<1x4x3x3xf
 
 // Squeeze-and-excitation: the input is y * gate (gate [1, C, 1, 1] broadcast); the kernel
 // takes y and the gate (`_scale`) and the product generic is gone.
-// CHECK: func.func private @spiree_gemm_f32_{{[0-9]+}}x4_v{{[0-9]+}}_scale(
+// CHECK: func.func private @spiree_gemm_f32_{{[0-9]+}}x{{[48]}}_v{{[0-9]+}}_scale(
 // CHECK-LABEL: func.func @fold_se_gate
 // CHECK-SAME: (%[[Y:.*]]: tensor<1x2x3x3xf32>, %[[G:.*]]: tensor<1x2x1x1xf32>)
 // CHECK: %[[D:.*]] = flow.dispatch @spiree_pointwise_kernels::@pointwise_0(%[[Y]], %{{.*}}, %{{.*}}, %[[G]])
