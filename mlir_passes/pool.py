@@ -98,7 +98,7 @@ def run(module, options: PassOptions) -> None:
                             (n, c, h * w), c, epi.vmin, epi.vmax)
             exports.append(export)
             options.report.append({"op": "avgpool", "shape": [n, c, h, w], "decision": "kernel",
-                                   "kernel": variant.name, "epilogue": epi.describe()})
+                                   "reason": variant.name, "kernel": variant.name, "epilogue": epi.describe()})
             replace_with_dispatch(op, [div, *epi.ops], EXECUTABLE, export.name, [x])
         if exports:
             insert_executable(module, EXECUTABLE, exports, render_sources(variants), target)
