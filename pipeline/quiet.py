@@ -108,8 +108,20 @@ def setup_logging(level: int) -> None:
     log = logging.getLogger(SPIREE_LOGGER)
     log.setLevel(level)
     log.propagate = False
-    if not any(getattr(h, "_spiree", False) for h in log.handlers):
-        h = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _Stderr) for h in log.handlers):
+        h = _Stderr()
         h.setFormatter(logging.Formatter("[spiree] %(message)s"))
-        h._spiree = True
         log.addHandler(h)
+
+
+class _Stderr(logging.StreamHandler):
+    """A handler on whatever `sys.stderr` is when a record comes (main() may run many times in
+    one process, e.g. under pytest's capture)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value):
+        pass
