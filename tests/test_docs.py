@@ -56,11 +56,14 @@ def command_problems(snippet: str) -> list[str]:
     global_opts = set(parser._option_string_actions)
     problems = []
     for m in COMMAND.finditer(snippet):
-        tokens = re.split(r"[\s|]+", snippet[m.end():])
+        tokens = [t for t in re.split(r"[\s|]+", snippet[m.end():]) if t]
+        while tokens and tokens[0].startswith("-"):  # spiree -q compile ..., spiree --verbose
+            opt = tokens.pop(0).strip("`'\",.;:)[]")
+            if opt not in global_opts:
+                problems.append(f"`spiree` has no option {opt}")
+        if not tokens:
+            continue
         cmd = tokens[0].strip("`'\",.;:)")
-        if cmd.startswith("-") and cmd in global_opts:  # spiree -q compile ...
-            tokens = tokens[1:]
-            cmd = tokens[0].strip("`'\",.;:)")
         if cmd not in sub.choices:
             problems.append(f"`spiree {cmd}` is not a command (commands: {', '.join(sub.choices)})")
             continue
@@ -102,7 +105,8 @@ def test_every_spiree_command_named_exists():
 
 
 def test_the_docs_check_finds_what_is_wrong():
-    text = ("Run `spiree inspect --lisst` or `spiree frobnicate x`, not `spiree.load`; "
+    text = ("Run `spiree inspect --lisst` or `spiree frobnicate x`, not `spiree.load`; `spiree --verbose`, "
+            "`spiree --verbos compile x -o y.vmfb`; "
             "`.venv/bin/spiree compile m --sparsity 0.7 --gruop 4 -o x.vmfb`\n"
             "```sh\nspiree run out.vmfb --check [--atol 1e-4] --device local-sync|local-task\n```\n")
     found = [p for s in code_snippets(text, markdown=True) for p in command_problems(s)]
@@ -111,6 +115,7 @@ def test_the_docs_check_finds_what_is_wrong():
         "`spiree frobnicate` is not a command (commands: " + ", ".join(
             next(a for a in build_parser()._actions if a.dest == "command").choices) + ")",
         "`spiree compile` has no option --gruop",
+        "`spiree` has no option --verbos",
     ])
     assert DOCS_PATH.findall("see docs/nope.md. and [x](docs/sparsity-pattern.md)") == [
         "docs/nope.md.", "docs/sparsity-pattern.md"]
