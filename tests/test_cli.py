@@ -126,7 +126,7 @@ def test_compile_report_and_kernel_modes(tmp_path):
     p = spiree("-q", "compile", "tiny_cnn", "--sparsity", "0.5", "--group", "4", "--report", "-o", tmp_path / "s.vmfb")
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
-    assert "  1  conv1x1    64x32x1x1        sparse    G=4 K=16 sparsity 0.50" in lines
+    assert "  1  conv1x1    64x32x1x1        sparse    G=4 K=16 sparsity 0.50 [+ relu]" in lines
     assert "  3  linear     10x64            sparse    G=4 K=32 sparsity 0.50" in lines
     assert any(l.startswith("  4  dwconv3x3  16x1x3x3         kernel    spiree_dwconv3x3s1_f32_v") for l in lines)
     p = spiree("-q", "compile", "tiny_cnn", "--sparsity", "0.5", "--kernels", "dense", "--report", "-o", tmp_path / "d.vmfb")
