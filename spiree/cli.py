@@ -26,8 +26,9 @@ def _model_options(args) -> dict:
     return opts
 
 
-def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="registry name (see `spiree inspect --list`), a .pt2 file, or package.module:factory")
+def _add_model_args(p: argparse.ArgumentParser, *, optional: bool = False) -> None:
+    p.add_argument("model", nargs="?" if optional else None,
+                   help="registry name (see `spiree inspect --list`), a .pt2 file, or package.module:factory")
     p.add_argument("--width", type=float, help="width multiplier (registry models)")
     p.add_argument("--resolution", type=int, help="input resolution (registry models)")
     p.add_argument("--num-classes", type=int, help="classifier outputs (registry models)")
@@ -243,9 +244,28 @@ def cmd_prune(args) -> int:
     return 0
 
 
+def cmd_list_models() -> int:
+    from spiree.models.registry import REGISTRY
+
+    rows = [("name", "defaults", "description")]
+    for name, e in REGISTRY.items():
+        rows.append((name, " ".join(f"{k}={v}" for k, v in e.defaults.items()), e.description))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    return 0
+
+
 def cmd_inspect(args) -> int:
     from spiree.pipeline.inspect import format_table, LayerInfo
 
+    if args.list:
+        if args.model is not None:
+            raise ValueError(f"--list takes no model (got {args.model!r}): run `spiree inspect --list` alone")
+        return cmd_list_models()
+    if args.model is None:
+        raise ValueError("inspect needs a MODEL (registry name, .pt2 file, factory or .vmfb): "
+                         "`spiree inspect --list` lists the registry")
     if args.model.endswith(".vmfb"):
         from spiree.pipeline.artifact import Artifact
 
@@ -312,7 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.set_defaults(func=cmd_prune)
 
     i = sub.add_parser("inspect", help="per-layer table of a model or an artifact")
-    _add_model_args(i)
+    _add_model_args(i, optional=True)
+    i.add_argument("--list", action="store_true", help="list the registry's models and their default options")
     i.set_defaults(func=cmd_inspect)
 
     a = sub.add_parser("android", help="compile for arm64 into an Android library module (Java API + JNI)",
