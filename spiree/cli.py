@@ -258,21 +258,28 @@ def cmd_prune(args) -> int:
     return 0
 
 
+def cmd_list_models() -> int:
+    from spiree.models.registry import REGISTRY
+
+    rows = [("name", "defaults", "description")]
+    for name, e in REGISTRY.items():
+        rows.append((name, " ".join(f"{k}={v}" for k, v in e.defaults.items()), e.description))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    return 0
+
+
 def cmd_inspect(args) -> int:
     from spiree.pipeline.inspect import format_table, LayerInfo
 
     if args.list:
-        from spiree.models.registry import REGISTRY
-
-        width = max(map(len, REGISTRY))
-        for name, entry in REGISTRY.items():
-            print(f"{name:<{width}}  {entry.description} ("
-                  + ", ".join(f"{k} {v}" for k, v in entry.defaults.items()) + ")")
-        return 0
+        if args.model is not None:
+            raise ValueError(f"--list takes no model (got {args.model!r}): run `spiree inspect --list` alone")
+        return cmd_list_models()
     if args.model is None:
-        raise ValueError("inspect needs a MODEL (a registry name, a .pt2 file, package.module:factory "
-                         "or a .vmfb), or --list for the registry")
-
+        raise ValueError("inspect needs a MODEL (registry name, .pt2 file, factory or .vmfb): "
+                         "`spiree inspect --list` lists the registry")
     if args.model.endswith(".vmfb"):
         from spiree.pipeline.artifact import Artifact
 
