@@ -29,7 +29,8 @@ from . import PassOptions
 from . import ir as mir
 from .dispatch import Export, constant, insert_executable, replace_with_dispatch
 from .epilogue import bias_of, constant_array, relu_consumer, scalar_constant
-from .kernels.dwconv import DwconvVariant, render_source
+from .kernels import render_sources
+from .kernels.dwconv import DwconvVariant
 
 EXECUTABLE = "spiree_dwconv_kernels"
 DWCONV = "linalg.depthwise_conv_2d_nchw_chw"
@@ -88,7 +89,7 @@ def run(module, options: PassOptions) -> None:
                                    "decision": "kernel", "reason": variant.name})
             replace_with_dispatch(op, relu, EXECUTABLE, export.name, operands)
         if exports:
-            insert_executable(module, EXECUTABLE, exports, render_source(variants), target)
+            insert_executable(module, EXECUTABLE, exports, render_sources(variants), target)
 
 
 if __name__ == "__main__":
