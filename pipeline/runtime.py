@@ -165,7 +165,11 @@ def tool_command_prefix(target: Target, tool: str = "iree-run-module") -> list[s
             fetch_tools.fetch()
         except RuntimeError as e:
             raise RunError(f"{e}; or run scripts/setup.sh") from None
-    return [qemu, "-L", fetch_tools.QEMU_SYSROOT, str(tool_path)]
+    # The guest's loader searches /lib/aarch64-linux-gnu etc. too, which qemu maps to the host's
+    # arm64 multiarch libraries when those are installed (a different glibc than the sysroot's
+    # ld.so: the tool hangs). The sysroot's library directory first, explicitly, avoids them.
+    return [qemu, "-L", fetch_tools.QEMU_SYSROOT, "-E", f"LD_LIBRARY_PATH={fetch_tools.QEMU_SYSROOT}/lib",
+            str(tool_path)]
 
 
 def make_runner(vmfb: bytes, entry: str, target: Target, device: str | None = None):
