@@ -19,6 +19,10 @@ DIR (default: $IREE_SOURCE_DIR) is an IREE source tree with its runtime submodul
    JVM over the host library (dev.spiree.runtime.RuntimeCheck: every load path and run variant,
    threads 0/1/2, input copies counted, error paths, a create/close leak check). The Java output
    must equal `spiree run`'s exactly (max abs error 0).
+4. The aarch64 library runs too: there is no arm64 JVM here, so a C harness with a minimal JNIEnv
+   (src/test/cpp/jni_harness.c, cross-built) calls its JNI functions under qemu-aarch64 on the arm64
+   vmfb of each model (threads 1 and 2); the output must equal `spiree run`'s of that vmfb (max
+   abs error 0), and the harness checks input copies and two error paths.
 
 Without an IREE tree it prints one line saying how to provide one and exits 0 ("skipped:").
 Builds are cached in $SPIREE_CACHE/android-runtime/<tree>/ (incremental on re-runs) and run under
@@ -203,6 +207,65 @@ def needed_libs(lib: Path) -> list[str]:
     return re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", out)
 
 
+def java_home() -> Path:
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        return Path(home)
+    return Path(os.path.realpath(need("javac", "the JDK's jni.h"))).parent.parent
+
+
+def build_harness(out: Path) -> Path:
+    """src/test/cpp/jni_harness.c for aarch64 Linux (clang, Debian's cross libc; no crtbegin here)."""
+    inc = java_home() / "include"
+    if not (inc / "jni.h").is_file():
+        raise Failed(f"no jni.h in {inc}: install a JDK or set JAVA_HOME")
+    resource = run(["clang", "-print-resource-dir"]).stdout.strip()
+    lib = CROSS_SYSROOT / "lib"
+    src = MODULE / "src/test/cpp/jni_harness.c"
+    out.mkdir(parents=True, exist_ok=True)
+    run(["clang", "--target=aarch64-linux-gnu", "-nostdinc", "-isystem", f"{resource}/include", "-isystem",
+         CROSS_SYSROOT / "include", "-isystem", inc, "-isystem", inc / "linux", "-std=gnu11", "-O1", "-Wall",
+         "-Werror", "-c", src, "-o", out / "jni_harness.o"])
+    run(["clang", "--target=aarch64-linux-gnu", "-fuse-ld=lld", "-nostdlib", "-o", out / "jni_harness",
+         lib / "crt1.o", lib / "crti.o", out / "jni_harness.o", f"-L{lib}", "-lc", lib / "crtn.o",
+         "-Wl,--dynamic-linker=/lib/ld-linux-aarch64.so.1"])
+    return out / "jni_harness"
+
+
+def prepare_arm64(work: Path, name: str, compile_args: list[str]) -> Path:
+    """The model's arm64 vmfb, an input and `spiree run`'s output for it (aarch64 tools, qemu)."""
+    d = work / name / "arm64"
+    d.mkdir(parents=True)
+    spiree("compile", *compile_args, "--target", "arm64", "-o", d / "model.vmfb")
+    shape = json.loads((d / "model.json").read_text())["inputs"][0]["shape"]
+    x = np.random.default_rng(23).standard_normal(shape).astype(np.float32)
+    np.save(d / "input.npy", x)
+    x.astype("<f4").tofile(d / "input.bin")
+    spiree("run", d / "model.vmfb", "--input", d / "input.npy", "--output", d / "reference.npy")
+    return d
+
+
+def check_arm64(d: Path, harness: Path, lib: Path) -> None:
+    from spiree.targets.fetch_tools import QEMU_SYSROOT
+
+    qemu = need("qemu-aarch64", "runs the aarch64 library here")
+    m = json.loads((d / "model.json").read_text())
+    shape = lambda t: ",".join(map(str, t["shape"]))  # noqa: E731
+    ref = np.load(d / "reference.npy").astype(np.float32).ravel()
+    for threads in (1, 2):
+        out = d / f"output-{threads}.bin"
+        p = run([qemu, "-L", QEMU_SYSROOT, "-E", f"LD_LIBRARY_PATH={QEMU_SYSROOT}/lib", harness, lib,
+                 d / "model.vmfb", m["entry"], threads, d / "input.bin", shape(m["inputs"][0]), out,
+                 shape(m["outputs"][0])], timeout=900)
+        say(f"    {p.stdout.strip()}")
+        got = np.fromfile(out, dtype="<f4")
+        err = float(np.max(np.abs(got - ref))) if got.shape == ref.shape else float("inf")
+        say(f"  {d.parent.name} (arm64, threads {threads}): aarch64 library under qemu vs `spiree run`: "
+            f"max abs error {err} over {ref.size} values")
+        if err != 0.0:
+            raise Failed(f"{d.parent.name}: the aarch64 library's output differs from `spiree run` (max abs error {err})")
+
+
 def compile_java(out: Path) -> Path:
     need("javac", "the Java API is compiled with the JDK")
     sources = [p for p in JAVA_MAIN.rglob("*.java") if p.parent.name != "android"] + list(JAVA_TEST.rglob("*.java"))
@@ -218,7 +281,7 @@ def spiree(*args) -> subprocess.CompletedProcess:
 def prepare_case(work: Path, name: str, compile_args: list[str], arm64_vmfb: Path, runtime_version: str) -> Path:
     """DIR for RuntimeCheck: the host vmfb, input.bin, `spiree run`'s reference, errors/*."""
     d = work / name
-    d.mkdir(parents=True)
+    d.mkdir(parents=True, exist_ok=True)
     vmfb = d / "model.vmfb"
     spiree("compile", *compile_args, "--target", "host", "-o", vmfb)
     manifest = json.loads((d / "model.json").read_text())
@@ -296,7 +359,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="build parallelism (default 2)")
     ap.add_argument("--build-root", type=Path, help="where builds are cached (default $SPIREE_CACHE/android-runtime)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (models, Java outputs)")
+    ap.add_argument("--model", action="append", metavar="NAME=SPIREE_COMPILE_ARGS",
+                    help="models to check instead of the default ones, e.g. "
+                         "--model 'mnv1_70=mobilenet_v1 --sparsity 0.7' (repeatable)")
     args = ap.parse_args(argv)
+    models = MODELS
+    if args.model:
+        try:
+            models = {n.strip(): a.split() for n, a in (m.split("=", 1) for m in args.model)}
+        except ValueError:
+            ap.error("--model takes NAME=SPIREE_COMPILE_ARGS")
     version = pinned_version()
     t0 = time.time()
     try:
@@ -341,14 +413,17 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="spiree-android-verify-") as tmp:
             work = Path(tempfile.mkdtemp(prefix="spiree-android-verify-")) if args.keep else Path(tmp)
             classes = compile_java(work / "classes")
-            arm64 = work / "arm64" / "model.vmfb"
-            spiree("compile", "tiny_cnn", "--target", "arm64", "-o", arm64)
-            for name, compile_args in MODELS.items():
+            harness = build_harness(root / "harness")
+            for name, compile_args in models.items():
                 t = time.time()
-                case_dir = prepare_case(work, name, compile_args, arm64, version)
-                say(f"  {name}: host vmfb + `spiree run` reference + {len(list((case_dir / 'errors').iterdir()))} "
-                    f"error bundles in {time.time() - t:.0f} s; RuntimeCheck:")
+                arm64 = prepare_arm64(work, name, compile_args)
+                case_dir = prepare_case(work, name, compile_args, arm64 / "model.vmfb", version)
+                say(f"{name}: host and arm64 vmfbs, `spiree run` references, "
+                    f"{len(list((case_dir / 'errors').iterdir()))} error bundles in {time.time() - t:.0f} s")
+                say("  RuntimeCheck (desktop JVM, host library):")
                 check_java(case_dir, classes, host_lib.parent)
+                say("  jni_harness (aarch64 library under qemu):")
+                check_arm64(arm64, harness, a64_lib)
             if args.keep:
                 say(f"kept {work}")
     except Failed as e:

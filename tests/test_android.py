@@ -103,6 +103,8 @@ def test_bundle_is_a_library_module_with_the_model_in_its_assets(bundle):
     assert art.manifest == m
     assert "next steps:" in stdout and f"git clone --branch v{runtime_version()}" in stdout
     assert f"project(':spiree').projectDir = file('{out.resolve()}')" in stdout
+    tools = re.search(r"spiree\.ireeHostBinDir=(\S+)", stdout).group(1)
+    assert all((Path(tools) / t).is_file() for t in ("iree-flatcc-cli", "iree-c-embed-data")), tools
     assert "m.run(input, 1, 3, 32, 32)" in stdout
 
 
@@ -471,13 +473,17 @@ def test_verify_runtime_skips_in_one_line_without_an_iree_tree(tmp_path):
 @pytest.mark.slow
 def test_java_api_on_the_real_runtime_matches_spiree_run():
     """scripts/verify_android_runtime.py: host + aarch64 builds with the module's CMake, the public
-    Java API on a desktop JVM against `spiree run` (max abs error 0), error paths, leak check."""
+    Java API on a desktop JVM against `spiree run` (max abs error 0), error paths, leak check, and
+    the aarch64 library under qemu against `spiree run` of the arm64 vmfbs."""
     p = subprocess.run([sys.executable, str(VERIFY)], capture_output=True, text=True, timeout=5400)
     if "verify_android_runtime: skipped:" in p.stdout:
         pytest.skip(p.stdout.strip())
     assert p.returncode == 0, p.stdout[-6000:] + p.stderr[-3000:]
     assert "aarch64 cross build:" in p.stdout and "(AArch64, linked with -z defs" in p.stdout
-    errors = re.findall(r"max abs error (\S+) over (\d+) values", p.stdout)
-    assert len(errors) == 2 and all(float(e) == 0.0 and int(n) > 0 for e, n in errors), p.stdout
+    java = re.findall(r"Java API vs `spiree run`: max abs error (\S+) over (\d+) values", p.stdout)
+    arm64 = re.findall(r"aarch64 library under qemu vs `spiree run`: max abs error (\S+) over (\d+) values", p.stdout)
+    assert len(java) == 2 and len(arm64) == 4, p.stdout
+    assert all(float(e) == 0.0 and int(n) > 0 for e, n in java + arm64), p.stdout
     assert len(re.findall(r"RuntimeCheck: \d+ checks, 0 failure\(s\)", p.stdout)) == 2, p.stdout
-    assert p.stdout.count("error ") >= 2 * 7 and "verify_android_runtime: ok" in p.stdout
+    assert len(re.findall(r"^\s*error \w+: ", p.stdout, re.M)) == 2 * 7, p.stdout
+    assert p.stdout.count("jni_harness: ok:") == 4 and "verify_android_runtime: ok" in p.stdout
