@@ -42,9 +42,9 @@ import java.util.regex.Pattern;
  * ({@link #ALIGNMENT}; IREE imports host memory at no other alignment) and copies it once per
  * call otherwise ({@link #copiedInputs()} counts those copies). {@link #newInputBuffer} and the
  * {@code float[]} API use aligned buffers. Each output is copied once from the runtime's result
- * into the caller's buffer. The vmfb is used in place when it starts 64-byte aligned (a mapped
- * file, a heap buffer, which is copied once into an aligned direct buffer); a misaligned direct
- * buffer is copied once at load.
+ * into the caller's buffer. The vmfb is used in place when it starts 64-byte aligned: a mapped
+ * file always does; a heap buffer is first copied once into an aligned direct buffer; a
+ * misaligned direct buffer is copied once at load.
  *
  * <p>{@link #run} calls are serialized (an IREE session is used by one thread at a time); use
  * one model per thread for parallel inference. {@link #close()} frees the native session; a
@@ -151,8 +151,9 @@ public final class SpireeModel implements AutoCloseable {
   }
 
   /**
-   * Loads a vmfb held in memory. A direct buffer is used in place (keep its contents unchanged;
-   * the model keeps a reference until {@link #close()}); a heap buffer is copied once into a
+   * Loads a vmfb held in memory. A direct buffer whose position is 64-byte aligned is used in place
+   * (keep its contents unchanged; the model keeps a reference until {@link #close()}), another
+   * direct buffer is copied once by the runtime; a heap buffer is copied once into an aligned
    * direct one. The bytes used are those from the buffer's position to its limit.
    */
   public static SpireeModel fromBuffer(ByteBuffer vmfb, String manifestJson, Options options) {
