@@ -26,9 +26,9 @@ class PassOptions:
 
 
 def _pipeline() -> tuple:
-    from . import detect, dwconv, materialize
+    from . import detect, dwconv, materialize, pool
 
-    return (detect, materialize, dwconv)
+    return (detect, materialize, dwconv, pool)
 
 
 # The passes the pipeline runs, in order (modules with `run(module, options)`).

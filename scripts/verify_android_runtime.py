@@ -246,15 +246,19 @@ def prepare_arm64(work: Path, name: str, compile_args: list[str]) -> Path:
 
 
 def check_arm64(d: Path, harness: Path, lib: Path) -> None:
-    from spiree.targets.fetch_tools import QEMU_SYSROOT
+    from spiree.pipeline.errors import RunError
+    from spiree.pipeline.runtime import qemu_prefix
 
-    qemu = need("qemu-aarch64", "runs the aarch64 library here")
+    try:
+        qemu = qemu_prefix()  # the sysroot's libraries, as `spiree run` of arm64 vmfbs uses them
+    except RunError as e:
+        raise Failed(str(e)) from None
     m = json.loads((d / "model.json").read_text())
     shape = lambda t: ",".join(map(str, t["shape"]))  # noqa: E731
     ref = np.load(d / "reference.npy").astype(np.float32).ravel()
     for threads in (1, 2):
         out = d / f"output-{threads}.bin"
-        p = run([qemu, "-L", QEMU_SYSROOT, "-E", f"LD_LIBRARY_PATH={QEMU_SYSROOT}/lib", harness, lib,
+        p = run([*qemu, harness, lib,
                  d / "model.vmfb", m["entry"], threads, d / "input.bin", shape(m["inputs"][0]), out,
                  shape(m["outputs"][0])], timeout=900)
         say(f"    {p.stdout.strip()}")

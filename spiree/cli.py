@@ -104,7 +104,8 @@ def format_pass_report(rows: list[dict]) -> str:
     lines = [f"{'#':>3}  {'op':<10} {'weight':<16} {'decision':<9} reason"]
     for i, r in enumerate(rows):
         weight = "x".join(map(str, r.get("weight", [])))
-        lines.append(f"{i:>3}  {r['op']:<10} {weight:<16} {r['decision']:<9} {r['reason']}")
+        epilogue = f" [+ {r['epilogue']}]" if r.get("epilogue", "none") != "none" else ""
+        lines.append(f"{i:>3}  {r['op']:<10} {weight:<16} {r['decision']:<9} {r.get('reason', '')}{epilogue}")
     return "\n".join(lines)
 
 
