@@ -183,8 +183,8 @@ public final class RuntimeCheck {
     long leakKb = (long) cycles * bytes.length / 1024;
     check(second < leakKb / 8, "resident memory grew " + second + " KiB over the second " + cycles
         + " create/run/close cycles (a leaked vmfb copy alone would be " + leakKb + " KiB)");
-    System.out.println("leak check: 2 x " + cycles + " create/run/close cycles, resident memory +"
-        + (rss[1] - rss[0]) + " KiB, then +" + second + " KiB (a leaked vmfb copy: +" + leakKb + " KiB each)");
+    System.out.println(String.format("leak check: 2 x %d create/run/close cycles, resident memory %+d KiB, "
+        + "then %+d KiB (a leaked vmfb copy: +%d KiB each)", cycles, rss[1] - rss[0], second, leakKb));
   }
 
   private static void cycle(String json, ByteBuffer vmfb, float[] x, int n) {
