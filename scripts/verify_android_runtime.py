@@ -338,7 +338,9 @@ def prepare_case(work: Path, name: str, compile_args: list[str], arm64_vmfb: Pat
 
 def check_java(case_dir: Path, classes: Path, lib_dir: Path) -> None:
     need("java", "the JVM that drives the Java API")
-    p = subprocess.run(["java", "-Xcheck:jni", f"-Djava.library.path={lib_dir}", "-cp", str(classes),
+    # A fixed, pre-touched heap: the leak check reads resident memory (see RuntimeCheck).
+    p = subprocess.run(["java", "-Xcheck:jni", "-Xms256m", "-Xmx256m", "-XX:+AlwaysPreTouch",
+                        f"-Djava.library.path={lib_dir}", "-cp", str(classes),
                         "dev.spiree.runtime.RuntimeCheck", str(case_dir)], capture_output=True, text=True,
                        timeout=1800)
     for line in p.stdout.splitlines():

@@ -162,20 +162,24 @@ public final class RuntimeCheck {
    * Create/run/close cycles, each copying a misaligned vmfb: the process must not keep growing.
    * Resident memory after a warm-up, after N more cycles and after N more again (each after a GC,
    * which frees the direct buffers the Java side let go): a leak grows both windows alike, the
-   * JVM's own growth settles in the first.
+   * JVM's own growth settles in the first. Run with a fixed, pre-touched heap (-Xms = -Xmx,
+   * -XX:+AlwaysPreTouch) so that heap growth does not show up as resident memory.
    */
-  static void checkNoLeak(String json, byte[] bytes, float[] x) throws IOException {
+  static void checkNoLeak(String json, byte[] bytes, float[] x) throws IOException, InterruptedException {
     ByteBuffer misaligned = ByteBuffer.allocateDirect(bytes.length + 1);
     misaligned.position(1);
     misaligned.put(bytes).position(1);
     int cycles = 1000;
     long[] rss = new long[3];
-    cycle(json, misaligned, x, 200);
+    cycle(json, misaligned, x, 500);
     for (int window = 0; window < 3; window++) {
       if (window > 0) {
         cycle(json, misaligned, x, cycles);
       }
-      System.gc();
+      for (int i = 0; i < 3; i++) { // the direct buffers' memory is freed after a GC finds them
+        System.gc();
+        Thread.sleep(100);
+      }
       rss[window] = rssKb();
     }
     long second = rss[2] - rss[1];
