@@ -26,9 +26,9 @@ class PassOptions:
 
 
 def _pipeline() -> tuple:
-    from . import conv, detect, dwconv, materialize
+    from . import conv, detect, dwconv, materialize, pool
 
-    return (detect, materialize, dwconv, conv)
+    return (detect, materialize, dwconv, conv, pool)
 
 
 # The passes the pipeline runs, in order (modules with `run(module, options)`).

@@ -120,4 +120,5 @@ def test_linear_layer_on_the_pointwise_kernel(target, sparsity):
         model = pruned(model, sparsity, 4)
     x = torch.randn(3, 8, 5, 5)
     art = check(model, x, target, expect_sparse_layers=2 if sparsity else 0)
-    assert [r["op"] for r in art.manifest["passes"]] == ["conv1x1", "linear"]
+    assert [r["op"] for r in art.manifest["passes"]] == ["conv1x1", "linear", "avgpool"]
+    assert [r["decision"] for r in art.manifest["passes"]][2] == "kernel"

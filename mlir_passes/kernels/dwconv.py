@@ -120,7 +120,6 @@ void {self.name}(
 
 
 def render_source(variants) -> str:
-    from .spmm import PRELUDE
+    from . import render_sources
 
-    body = "".join(v.render() for v in sorted(set(variants), key=lambda v: v.name))
-    return PRELUDE + body
+    return render_sources(variants)
