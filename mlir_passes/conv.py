@@ -46,8 +46,8 @@ import numpy as np
 from . import PassOptions
 from . import ir as mir
 from . import pattern
-from .dispatch import Export, constant, dispatch, erase_dead, insert_executable
-from .epilogue import bias_of, constant_array, relu_consumer, scalar_constant
+from .dispatch import Export, constant, dispatch, insert_executable, replace_with_dispatch
+from .epilogue import Epilogue, bias_of, constant_array, match_epilogue, scalar_constant
 from .kernels import render_sources
 from .kernels.conv import ConvVariant
 from .kernels.convprep import MODES, ConvPlanes, ConvPrepVariant
@@ -62,7 +62,9 @@ CONV = "linalg.conv_2d_nchw_fchw"
 # activation, and the prep kernel ~0.4 units per float it writes.
 EFFICIENCY = {1: 0.35, 2: 0.7, 4: 0.92, 8: 0.95}
 TILE_COST = 12.0  # per accumulator vector of a (tile, group): bias init, epilogue, store
-PREP_COST = 0.4  # per float of the planes
+# per float of the planes: the prep kernel's write and the conv kernel's cache misses on
+# larger planes (the stem's 14 "columns" planes per channel run slower than its 4 "pitch" ones)
+PREP_COST = 1.0
 
 
 def tile_vectors(target, group: int) -> int:
@@ -89,63 +91,12 @@ class Estimate:
 def estimate(planes: ConvPlanes, c_out: int, k: int, group: int, vectors: int) -> Estimate:
     """Cost of one layer (prep + conv kernel) in units of full-throughput vector FMAs."""
     lanes = planes.lanes
-    q_vectors = planes.batch * math.ceil(planes.q_count / lanes)
+    step = lanes // 2 if lanes >= 8 else lanes  # tail tiles end with a half vector (kernels/conv.py)
+    q_vectors = planes.batch * math.ceil(planes.q_count / step) * step / lanes
     ng = pattern.num_groups(c_out, group)
     tiles = planes.batch * math.ceil(planes.q_count / (vectors * lanes))
     conv = q_vectors * ng * k * group / EFFICIENCY[group] + tiles * ng * group * vectors * TILE_COST
     return Estimate(conv, planes.size * PREP_COST)
-
-
-@dataclass(frozen=True)
-class Epilogue:
-    """What the kernel absorbs after the convolution: y = clamp(act(conv + residual), vmin, vmax)."""
-
-    act: str = "minmax"
-    vmin: float = -math.inf
-    vmax: float = math.inf
-    residual: object = None
-    ops: tuple = ()
-
-    def describe(self) -> str:
-        parts = (["+ residual"] if self.residual is not None else []) + (["relu"] if self.vmin == 0.0 else [])
-        return " ".join(parts) or "none"
-
-
-def _add_consumer(result):
-    """The `linalg.generic` adding another same-shape tensor to `result` (its only user), and
-    that other tensor; else (None, None)."""
-    uses = list(result.uses)
-    if len(uses) != 1:
-        return None, None
-    user = uses[0].owner
-    if user.name != "linalg.generic" or len(user.operands) != 3 or result not in list(user.operands)[:2]:
-        return None, None
-    body = [op.operation for op in user.regions[0].blocks[0].operations]
-    if [op.name for op in body] != ["arith.addf", "linalg.yield"]:
-        return None, None
-    maps = [str(m) for m in user.attributes["indexing_maps"]]
-    if len(set(maps)) != 1 or "(d0, d1, d2, d3) -> (d0, d1, d2, d3)" not in maps[0]:
-        return None, None
-    args = list(user.regions[0].blocks[0].arguments)[:2]
-    ins = list(body[0].operands)
-    if not ((ins[0] == args[0] and ins[1] == args[1]) or (ins[0] == args[1] and ins[1] == args[0])) \
-            or body[1].operands[0] != body[0].results[0]:
-        return None, None
-    a, b = user.operands[0], user.operands[1]
-    other = b if a == result else a
-    if other == result or other.type != result.type:
-        return None, None
-    return user, other
-
-
-def match_epilogue(result) -> Epilogue:
-    """A residual add (`linalg.generic` addf with another same-shape tensor) and/or a ReLU
-    after the convolution's result, each the only user of what it reads."""
-    add, residual = _add_consumer(result)
-    value = add.results[0] if add is not None else result
-    relu = relu_consumer(value)
-    ops = tuple(op for op in (add, relu) if op is not None)
-    return Epilogue("minmax", 0.0 if relu is not None else -math.inf, math.inf, residual, ops)
 
 
 @dataclass(frozen=True)
@@ -257,7 +208,7 @@ def plan(m: Match, out_hw: tuple[int, int], target, options: PassOptions, epilog
             why = (f"G={pat.group} K={pat.k} (sparsity {pat.sparsity:.2f}) est {_units(sparse_est)} "
                    f"is not below dense {_units(dense_est)}")
         reason = f"{why}; dense est {_units(est.total)}"
-    reason += f", {planes.mode} planes, epilogue {epilogue.describe()}, {variant.name}"
+    reason += f", {planes.mode} planes"
     return Plan(planes, variant, values, np.ascontiguousarray(offsets, np.int32), reason)
 
 
@@ -319,17 +270,10 @@ def run(module, options: PassOptions) -> None:
             operands = [prepped, constant(p.values, op), constant(p.offsets, op), constant(m.bias, op)]
             if epi.residual is not None:
                 operands.append(epi.residual)
-            last = epi.ops[-1] if epi.ops else op
-            result = dispatch(EXECUTABLE, conv_export.name, operands, last.results[0].type, last)
-            last.results[0].replace_all_uses_with(result)
-            block = op.block
-            for dead in reversed(epi.ops):
-                dead.erase()
-            op.erase()
-            erase_dead(block)
             options.report.append({"op": _op_kind(*w_shape[2:], m.stride), "weight": w_shape,
                                    "stride": m.stride, "decision": "sparse" if variant.sparse else "dense",
-                                   "reason": p.reason})
+                                   "reason": p.reason, "kernel": variant.name, "epilogue": epi.describe()})
+            replace_with_dispatch(op, list(epi.ops), EXECUTABLE, conv_export.name, operands)
         if exports:
             insert_executable(module, EXECUTABLE, exports, render_sources(variants), target)
 
