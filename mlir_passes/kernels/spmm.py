@@ -1,22 +1,34 @@
-"""The group-sparse 1x1-convolution microkernel (SpMM), generated per variant.
+"""The group-sparse 1x1-convolution microkernel (SpMM) and its dense twin, one template
+(templates/spmm.c.in) with the parameters in the name, as XNNPACK's `f32-spmm/*.c.in`:
 
-One template, parameters in the name (as XNNPACK's `f32-spmm/*.c.in`):
-`spiree_spmm_f32_{MR}x{G}_i{B}` computes, for output-channel groups [g_begin, g_end) of a
-packed weight (mlir_passes/pattern.py layout), over NCHW activations:
+    spiree_spmm_f32_{MR}x{G}_v{L}_i{B}[_{act}][_add][_scale]   (sparse, B-bit input-channel indices)
+    spiree_gemm_f32_{MR}x{G}_v{L}[_{act}][_add][_scale]        (dense: every input channel)
 
-    out[n, g*G + r, p] = clamp(bias[g*G + r] + sum_j vals[g, j, r] * x[n, idx[g, j], p], vmin, vmax)
+For output-channel groups [g_begin, g_end) of a packed weight (mlir_passes/pattern.py layout),
+over NCHW activations:
+
+    out[n, g*G + r, p] = clamp(act(bias[g*G + r] + sum_j vals[g, j, r] * x[n, idx[g, j], p] * s[n, idx[g, j]]
+                                   + res[n, g*G + r, p]), vmin, vmax)
 
 vectorized along pixels: a tile of MR contiguous pixels x G output channels stays in registers;
-per nonzero position it loads MR pixels of one input row once and does G broadcast FMAs
-(one activation load feeds G multiply-adds). clang vectorizes the tile for each target's SIMD
-(-O3 with the target's features); MR comes from the target's f32 lane count.
+per kept position it loads MR pixels of one input row once and does G broadcast FMAs (one
+activation load feeds G multiply-adds). `act` is an epilogue of templates/prelude.c.in (no
+suffix: minmax, i.e. none/ReLU/ReLU6 by vmin/vmax); `_add` adds a residual tensor of the
+output's shape before it; `_scale` multiplies the weights by a per-(image, input channel) scale
+(the squeeze-and-excitation gate of the layer's input), K x G multiplies per pixel tile.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import check_activation
+from .xngen import render_file
+
 INDEX_TYPES = {8: "int8_t", 16: "int16_t", 32: "int32_t"}
 DENSE = 0  # index_bits of the dense variant: every input channel, no index table
+# Bytes of input rows per pixel block (the kernel's outer loop): small enough to stay in L1/L2
+# while every output-channel group of a workgroup reads them.
+BLOCK_BYTES = 16384
 
 
 @dataclass(frozen=True)
@@ -25,6 +37,9 @@ class SpmmVariant:
     group: int  # output channels per group (G)
     index_bits: int  # 8, 16 or 32; DENSE (0) for the dense variant
     lanes: int = 4  # f32 lanes of the target's SIMD register
+    act: str = "minmax"  # epilogue activation (kernels.ACTIVATIONS)
+    add: bool = False  # residual input added before the activation
+    scale: bool = False  # per-input-channel scale of the weights (SE gate)
 
     def __post_init__(self):
         if self.mr <= 0 or self.mr % 4:
@@ -35,6 +50,7 @@ class SpmmVariant:
             raise ValueError(f"index bits must be 8, 16 or 32 (or 0 for dense), got {self.index_bits}")
         if self.lanes not in (4, 8, 16) or self.mr % self.lanes:
             raise ValueError(f"lanes must be 4, 8 or 16 and divide MR={self.mr}, got {self.lanes}")
+        check_activation(self.act)
 
     @property
     def dense(self) -> bool:
@@ -42,18 +58,10 @@ class SpmmVariant:
 
     @property
     def name(self) -> str:
-        if self.dense:
-            return f"spiree_gemm_f32_{self.mr}x{self.group}_v{self.lanes}"
-        return f"spiree_spmm_f32_{self.mr}x{self.group}_v{self.lanes}_i{self.index_bits}"
-
-    def _idx(self) -> tuple[str, str, str, str]:
-        """(C parameter of the tile, argument passed to it, kernel parameters, row index expr)."""
-        if self.dense:
-            return "", "", "", "j"
-        idx = INDEX_TYPES[self.index_bits]
-        return (f"const {idx}* restrict ix, ", "ix, ",
-                f"    const {idx}* i_base, const {idx}* restrict i_al, size_t i_off, size_t i_size, size_t i_stride,\n",
-                "(size_t)ix[j]")
+        base = (f"spiree_gemm_f32_{self.mr}x{self.group}_v{self.lanes}" if self.dense else
+                f"spiree_spmm_f32_{self.mr}x{self.group}_v{self.lanes}_i{self.index_bits}")
+        return (base + ("" if self.act == "minmax" else f"_{self.act}")
+                + ("_add" if self.add else "") + ("_scale" if self.scale else ""))
 
     def tile_sizes(self) -> list[int]:
         """Pixel tiles tried in order: MR, MR/2, ... down to 4, then 1 (no runtime-bounded loop,
@@ -65,114 +73,7 @@ class SpmmVariant:
         return sizes + [1]
 
     def render(self) -> str:
-        G = self.group
-        _, ix_arg, ix_params, _ = self._idx()
-        tiles = "".join(self._render_tile(t) for t in self.tile_sizes())
-        loops = "".join(
-            f"""
-      for (; p + {t} <= hw; p += {t}) {self.name}_t{t}(xn, w, {ix_arg}b, on, hw, k, c0, rows, p, vmin, vmax);"""
-            for t in self.tile_sizes())
-        return tiles + f"""
-/* Called from MLIR with 1-D memrefs expanded (base, aligned, offset, size, stride). */
-void {self.name}(
-    const float* x_base, const float* restrict x_al, size_t x_off, size_t x_size, size_t x_stride,
-    const float* v_base, const float* restrict v_al, size_t v_off, size_t v_size, size_t v_stride,
-{ix_params}    const float* b_base, const float* restrict b_al, size_t b_off, size_t b_size, size_t b_stride,
-    float* o_base, float* restrict o_al, size_t o_off, size_t o_size, size_t o_stride,
-    size_t batch, size_t c_in, size_t c_out, size_t hw, size_t k,
-    size_t g_begin, size_t g_end, float vmin, float vmax) {{
-  const float* restrict x = x_al + x_off;
-  const float* restrict vals = v_al + v_off;
-{"" if self.dense else f"  const {INDEX_TYPES[self.index_bits]}* restrict idx = i_al + i_off;"}
-  const float* restrict bias = b_al + b_off;
-  float* restrict out = o_al + o_off;
-  for (size_t n = 0; n < batch; ++n) {{
-    const float* xn = x + n * c_in * hw;
-    float* on = out + n * c_out * hw;
-    for (size_t g = g_begin; g < g_end; ++g) {{
-      const float* w = vals + g * k * {G};
-{"" if self.dense else f"      const {INDEX_TYPES[self.index_bits]}* ix = idx + g * k;"}
-      const size_t c0 = g * {G};
-      const size_t rows = c_out - c0 < {G} ? c_out - c0 : {G};
-      float b[{G}];
-      for (size_t r = 0; r < {G}; ++r) b[r] = r < rows ? bias[c0 + r] : 0.0f;
-      size_t p = 0;{loops}
-    }}
-  }}
-}}
-"""
-
-    def _render_tile(self, mr: int) -> str:
-        G = self.group
-        ix_param, _, _, row = self._idx()
-        if mr == 1:
-            return self._render_scalar_tile()
-        vw = min(mr, self.lanes)  # lanes per vector in this tile
-        nv = mr // vw
-        vt = f"spiree_v{vw}"
-        return f"""
-/* {mr} pixels ({nv} x {vw}-lane vectors) x {G} output channels, accumulators in registers:
-   per nonzero, one load of the input row feeds {G} broadcast FMAs. */
-static inline __attribute__((always_inline)) void {self.name}_t{mr}(
-    const float* restrict xn, const float* restrict w, {ix_param}
-    const float* restrict b, float* restrict on, size_t hw, size_t k, size_t c0, size_t rows,
-    size_t p, float vmin, float vmax) {{
-  {vt} acc[{G}][{nv}];
-  for (size_t r = 0; r < {G}; ++r)
-    for (size_t v = 0; v < {nv}; ++v) acc[r][v] = ({vt}){{0}} + b[r];
-  for (size_t j = 0; j < k; ++j) {{
-    const float* xr = xn + {row} * hw + p;
-    {vt} xv[{nv}];
-    for (size_t v = 0; v < {nv}; ++v) xv[v] = *(const {vt}*)(xr + v * {vw});
-    for (size_t r = 0; r < {G}; ++r) {{
-      /* vector * scalar: the weight is broadcast straight into the FMA (no splat arithmetic) */
-      const float wr = w[j * {G} + r];
-      for (size_t v = 0; v < {nv}; ++v) acc[r][v] += xv[v] * wr;
-    }}
-  }}
-  for (size_t r = 0; r < rows; ++r) {{
-    float t[{mr}];
-    for (size_t v = 0; v < {nv}; ++v) *({vt}*)(t + v * {vw}) = acc[r][v];
-    for (size_t m = 0; m < {mr}; ++m) {{
-      float y = t[m] < vmin ? vmin : t[m];
-      on[(c0 + r) * hw + p + m] = y > vmax ? vmax : y;
-    }}
-  }}
-}}
-"""
-
-    def _render_scalar_tile(self) -> str:
-        G = self.group
-        ix_param, _, _, row = self._idx()
-        return f"""
-/* 1 pixel x {G} output channels (the remainder after the vector tiles). */
-static inline __attribute__((always_inline)) void {self.name}_t1(
-    const float* restrict xn, const float* restrict w, {ix_param}
-    const float* restrict b, float* restrict on, size_t hw, size_t k, size_t c0, size_t rows,
-    size_t p, float vmin, float vmax) {{
-  float acc[{G}];
-  for (size_t r = 0; r < {G}; ++r) acc[r] = b[r];
-  for (size_t j = 0; j < k; ++j) {{
-    const float xv = xn[{row} * hw + p];
-    for (size_t r = 0; r < {G}; ++r) acc[r] += w[j * {G} + r] * xv;
-  }}
-  for (size_t r = 0; r < rows; ++r) {{
-    float y = acc[r] < vmin ? vmin : acc[r];
-    on[(c0 + r) * hw + p] = y > vmax ? vmax : y;
-  }}
-}}
-"""
-
-
-PRELUDE = (
-    "/* Generated by spiree.mlir_passes.kernels; do not edit. */\n"
-    "#include <stddef.h>\n#include <stdint.h>\n"
-    "/* Unaligned-capable vector types (clang vector extensions lower to the target's SIMD). */\n"
-    "typedef float spiree_v4 __attribute__((vector_size(16), aligned(4)));\n"
-    "typedef float spiree_v8 __attribute__((vector_size(32), aligned(4)));\n"
-    "typedef float spiree_v16 __attribute__((vector_size(64), aligned(4)));\n")
-
-
-def render_source(variants) -> str:
-    body = "".join(v.render() for v in sorted(set(variants), key=lambda v: v.name))
-    return PRELUDE + body
+        return render_file("spmm.c.in", NAME=self.name, MR=self.mr, G=self.group, L=self.lanes,
+                           IDX=None if self.dense else INDEX_TYPES[self.index_bits],
+                           TILES=self.tile_sizes(), ACT=self.act, ADD=self.add, SCALE=self.scale,
+                           BLOCK_BYTES=BLOCK_BYTES)

@@ -276,6 +276,6 @@ def _no_prunable_layers(model: nn.Module, min_positions: int) -> str:
     msg = (f"the model has no prunable layers: spiree prunes Conv2d (groups=1) and Linear layers with at "
            f"least {min_positions} positions (input channels x kernel area); depthwise convolutions stay dense")
     if isinstance(model, torch.fx.GraphModule):
-        msg += ("; a torch.export program (.pt2) keeps no nn.Conv2d/nn.Linear modules, so prune the "
-                "model before exporting it (`spiree prune`)")
+        msg += ("; a torch.export program (.pt2) keeps no nn.Conv2d/nn.Linear modules: prune it with "
+                "spiree.pipeline.prune.prune (or `spiree prune`), which finds its layers through the graph")
     return msg

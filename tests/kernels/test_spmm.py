@@ -1,0 +1,88 @@
+"""Every pointwise-kernel variant (templates/spmm.c.in) against numpy, on its own: sparse
+(8/16/32-bit indices) and dense, G 1/2/4/8, each epilogue activation, residual add and SE
+input scale, pixel counts that exercise every tile (MR, MR/2, ..., 4, 1), output-channel
+counts that are not a multiple of G, batch 2, and a sub-range of groups (one workgroup's share).
+Outputs start as NaN so an element the kernel does not write fails. Tolerance: 1e-5 relative
+to the output scale (float32 sums in a different order; the activations' exp ~2 ulp)."""
+import itertools
+
+import numpy as np
+import pytest
+
+from spiree.mlir_passes import pattern
+from spiree.mlir_passes.kernels import ACTIVATIONS, render_sources
+from spiree.mlir_passes.kernels.spmm import DENSE, SpmmVariant
+from spiree.mlir_passes.materialize import dense_values
+
+from .cabi import activation, build, call
+
+
+def random_group_sparse(rng, c_out, c_in, group, keep):
+    """A [c_out, c_in, 1, 1] weight whose groups of `group` rows share `keep` kept columns."""
+    w = np.zeros((c_out, c_in), np.float32)
+    for g0 in range(0, c_out, group):
+        cols = rng.choice(c_in, keep, replace=False)
+        w[g0:g0 + group, cols] = rng.normal(size=(min(group, c_out - g0), keep))
+    return w.reshape(c_out, c_in, 1, 1)
+
+
+def run_variant(v: SpmmVariant, *, batch=2, c_in=19, c_out=30, hw=64 + 32 + 4 + 3, keep=7, units=None, seed=0):
+    rng = np.random.default_rng(seed)
+    weight = random_group_sparse(rng, c_out, c_in, v.group, keep if not v.dense else c_in)
+    x = rng.normal(size=(batch, c_in, hw)).astype(np.float32)
+    bias = rng.normal(size=c_out).astype(np.float32)
+    res = rng.normal(size=(batch, c_out, hw)).astype(np.float32)
+    scale = rng.uniform(0.1, 1.0, size=(batch, c_in)).astype(np.float32)
+    if v.dense:
+        values, arrays = dense_values(weight, v.group), []
+    else:
+        values, indices = pattern.pack(weight, v.group)
+        indices = indices.astype({8: np.int8, 16: np.int16, 32: np.int32}[v.index_bits])
+        arrays = [indices]
+    ng, k = values.shape[0], values.shape[1]
+    out = np.full((batch, c_out, hw), np.nan, np.float32)
+    operands = [x, values, *arrays, bias] + ([res] if v.add else []) + ([scale] if v.scale else []) + [out]
+    g0, g1 = units or (0, ng)
+    lo, hi = (0.0, 6.0) if v.act == "minmax" else (-np.inf, np.inf)
+    call(build(render_sources([v])), v.name, operands, [batch, c_in, c_out, hw, k, g0, g1], lo, hi)
+
+    xs = x * scale[:, :, None] if v.scale else x
+    acc = np.einsum("oc,ncp->nop", weight[:, :, 0, 0].astype(np.float64), xs.astype(np.float64)) + bias[None, :, None]
+    if v.add:
+        acc = acc + res
+    ref = activation(v.act, acc, lo, hi)
+    rows = slice(g0 * v.group, min(g1 * v.group, c_out))
+    np.testing.assert_allclose(out[:, rows], ref[:, rows], rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+    others = np.ones(c_out, bool)
+    others[rows] = False
+    assert np.isnan(out[:, others]).all(), "wrote outside its group range"
+
+
+@pytest.mark.parametrize("index_bits", [8, 16, 32, DENSE])
+@pytest.mark.parametrize("group", [1, 2, 4, 8])
+def test_groups_and_index_types(group, index_bits):
+    run_variant(SpmmVariant(64, group, index_bits, 16))
+
+
+@pytest.mark.parametrize("act, add, scale", list(itertools.product(ACTIVATIONS, [False, True], [False, True])))
+@pytest.mark.parametrize("index_bits", [16, DENSE])
+def test_epilogues(act, add, scale, index_bits):
+    run_variant(SpmmVariant(64, 4, index_bits, 16, act, add, scale))
+
+
+@pytest.mark.parametrize("mr, lanes", [(16, 4), (32, 8), (32, 16), (128, 16)])
+def test_tiles_and_lanes(mr, lanes):
+    for hw in (1, 3, 4, 7, 49, 196):
+        run_variant(SpmmVariant(mr, 4, 8, lanes, "silu"), hw=hw, seed=hw)
+
+
+def test_group_subrange():
+    run_variant(SpmmVariant(64, 4, 8, 16), c_out=30, units=(2, 5))
+    run_variant(SpmmVariant(64, 8, DENSE, 16, "hswish", True, True), c_out=30, units=(3, 4))
+
+
+def test_variant_names():
+    assert SpmmVariant(64, 4, 8, 16).name == "spiree_spmm_f32_64x4_v16_i8"
+    assert SpmmVariant(64, 4, DENSE, 16, "silu", True, True).name == "spiree_gemm_f32_64x4_v16_silu_add_scale"
+    with pytest.raises(ValueError, match="activation 'gelu' is not one of minmax, sigmoid, silu, hswish"):
+        SpmmVariant(64, 4, 8, 16, "gelu")
