@@ -53,9 +53,9 @@ class ResNet18(nn.Module):
         return self.fc(torch.flatten(self.pool(self.layers(x)), 1))
 
 
-def factory(resolution: int = 224, width: int = 64, num_classes: int = 1000, seed: int = 0):
+def factory(resolution: int = 224, width: float = 64, num_classes: int = 1000, seed: int = 0):
     """(model, example inputs) with random variance-preserving weights (models/init.py), for
     `spiree compile tests.resnet18:factory`."""
-    model = randomize_(ResNet18(num_classes, width), seed).eval()
-    x = torch.randn(1, 3, resolution, resolution, generator=torch.Generator().manual_seed(seed + 1))
+    model = randomize_(ResNet18(int(num_classes), int(width)), seed).eval()
+    x = torch.randn(1, 3, int(resolution), int(resolution), generator=torch.Generator().manual_seed(seed + 1))
     return model, (x,)
