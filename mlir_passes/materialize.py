@@ -42,9 +42,10 @@ from . import PassOptions
 from . import ir as mir
 from . import pattern
 from .detect import kind_of, pointwise_convs, weight_value
-from .dispatch import Export, constant, insert_executable, replace_with_dispatch
+from .dispatch import MAX_WORKGROUPS, Export, constant, insert_executable, replace_with_dispatch
 from .epilogue import bias_of, constant_array, relu_consumer
-from .kernels.spmm import DENSE, SpmmVariant, render_source
+from .kernels import render_sources
+from .kernels.spmm import DENSE, SpmmVariant
 
 EXECUTABLE = "spiree_pointwise_kernels"
 
@@ -70,6 +71,30 @@ def dense_values(weight: np.ndarray, group: int) -> np.ndarray:
     padded = np.zeros((ng * group, c_in), np.float32)
     padded[:c_out] = w2d
     return np.ascontiguousarray(padded.reshape(ng, group, c_in).transpose(0, 2, 1))
+
+
+# Bytes of input rows one pixel chunk may take: every group of a workgroup reuses the chunk from
+# the core's L2 (256 KiB or more on the targets' CPUs) before the kernel moves to the next chunk.
+CHUNK_BYTES = 256 * 1024
+
+
+def work_split(batch: int, c_in: int, hw: int, groups: int, weight_bytes: int, mr: int) -> tuple[tuple[int, int], int]:
+    """(workgroups along output-channel groups, along pixels) and the pixel chunk of a layer.
+
+    A workgroup reads the weights of its groups and the input rows of its pixels. Splitting
+    pixels moves each activation once (a workgroup reads only its own pixels, which matters
+    most when workgroups run on other cores than the dispatch that wrote the input), splitting
+    groups reads each weight once: pixels when the input is the bigger of the two and there
+    are at least two pixel tiles (early, large layers), groups otherwise (late layers, Linear);
+    the other dimension fills the grid up to MAX_WORKGROUPS."""
+    tiles = -(-hw // mr)
+    if tiles >= 2 and batch * c_in * hw * 4 > weight_bytes:
+        gy = min(tiles, MAX_WORKGROUPS)
+        grid = (min(groups, max(1, MAX_WORKGROUPS // gy)), gy)
+    else:
+        grid = (min(groups, MAX_WORKGROUPS), 1)
+    chunk = max(mr, CHUNK_BYTES // (4 * c_in) // mr * mr)
+    return grid, chunk
 
 
 def run(module, options: PassOptions) -> None:
@@ -114,12 +139,15 @@ def run(module, options: PassOptions) -> None:
             operands.append(constant(bias, op))
             bindings += [("f32", c_out), ("f32", n * c_out * hw)]
             name = "pointwise" if kind_of(op) == "conv1x1" else "linear"
+            grid, chunk = work_split(n, c_in, hw, ng, values.nbytes + (0 if indices is None else indices.nbytes),
+                                     variant.mr)
             export = Export(f"{name}_{len(exports)}", variant.name, tuple(bindings),
-                            (n, c_in, c_out, hw, k), ng, 0.0 if relu is not None else -math.inf, math.inf)
+                            (n, c_in, c_out, hw, k, chunk), ng, 0.0 if relu is not None else -math.inf, math.inf,
+                            span=hw, span_align=variant.mr, grid=grid)
             exports.append(export)
             replace_with_dispatch(op, relu, EXECUTABLE, export.name, operands)
         if exports:
-            insert_executable(module, EXECUTABLE, exports, render_source(variants), target)
+            insert_executable(module, EXECUTABLE, exports, render_sources(variants), target)
 
 
 if __name__ == "__main__":

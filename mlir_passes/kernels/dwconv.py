@@ -60,22 +60,48 @@ class DwconvVariant:
             for ky in range(3) for kx in range(3))
         # Buffer width: padded row (w + 2), + L slack so a vector never reads past the buffer.
         width = "w + 2 + 2 * " + str(L) if S == 1 else "2 * (w / 2 + 2 + " + str(L) + ")"
-        return f"""
-/* Called from MLIR with 1-D memrefs expanded (base, aligned, offset, size, stride). */
-void {self.name}(
+        n = self.name
+        params = """
     const float* x_base, const float* restrict x_al, size_t x_off, size_t x_size, size_t x_stride,
     const float* w_base, const float* restrict w_al, size_t w_off, size_t w_size, size_t w_stride,
     const float* b_base, const float* restrict b_al, size_t b_off, size_t b_size, size_t b_stride,
     float* o_base, float* restrict o_al, size_t o_off, size_t o_size, size_t o_stride,
     size_t batch, size_t ch, size_t h, size_t w, size_t ho, size_t wo,
-    size_t c_begin, size_t c_end, float vmin, float vmax) {{
+    size_t c_begin, size_t c_end, float vmin, float vmax"""
+        args = ("x_base, x_al, x_off, x_size, x_stride, w_base, w_al, w_off, w_size, w_stride, "
+                "b_base, b_al, b_off, b_size, b_stride, o_base, o_al, o_off, o_size, o_stride, "
+                "batch, ch, h, w, ho, wo, c_begin, c_end, vmin, vmax")
+
+        def body(head: str, streaming: bool) -> str:
+            """The kernel as one C function; `streaming`: output rows are staged and written out
+            with the stream writer instead of stored in place."""
+            decl = "" if not streaming else f"""
+  const size_t stage = wo > {STAGE} ? wo : {STAGE};  /* floats of output rows staged before streaming */
+  float rowbuf[stage];
+  size_t staged = 0;
+  struct {n}_stream st;"""
+            begin = "" if not streaming else f"""
+    {n}_stream_begin(&st, out + (n * ch + c_begin) * ho * wo);"""
+            flush = "" if not streaming else f"""
+        if (staged + wo > stage) {{
+          {n}_stream_put(&st, rowbuf, staged);
+          staged = 0;
+        }}"""
+            done = "" if not streaming else """
+        staged += wo;"""
+            finish = "" if not streaming else f"""
+    {n}_stream_put(&st, rowbuf, staged);
+    staged = 0;
+    {n}_stream_end(&st);"""
+            return f"""
+{head}({params}) {{
   const float* restrict x = x_al + x_off;
   const float* restrict wt = w_al + w_off;
   const float* restrict bias = b_al + b_off;
   float* restrict out = o_al + o_off;
   const size_t bw = {width};{"" if S == 1 else chr(10) + "  const size_t half = bw / 2;"}
-  float buf[3][bw];
-  for (size_t n = 0; n < batch; ++n) {{
+  float buf[3][bw];{decl}
+  for (size_t n = 0; n < batch; ++n) {{{begin}
     for (size_t c = c_begin; c < c_end; ++c) {{
       const float* xc = x + (n * ch + c) * h * w;
       float* oc = out + (n * ch + c) * ho * wo;
@@ -93,8 +119,8 @@ void {self.name}(
             tag[slot] = iy;
           }}
           r[ky] = buf[slot];
-        }}
-        float* orow = oc + oy * wo;
+        }}{flush}
+        float* orow = {"rowbuf + staged" if streaming else "oc + oy * wo"};
         size_t ox = 0;
         for (; ox + {L} <= wo; ox += {L}) {{
           {vt} acc = vb;
@@ -111,10 +137,93 @@ void {self.name}(
 {scalar_terms}
           float y = acc < vmin ? vmin : acc;
           orow[ox] = y > vmax ? vmax : y;
-        }}
+        }}{done}
       }}
-    }}
+    }}{finish}
   }}
+}}
+"""
+
+        entry = "/* Called from MLIR with 1-D memrefs expanded (base, aligned, offset, size, stride). */\nvoid " + n
+        if L * 4 != CACHE_LINE:
+            return body(entry, False)
+        # A vector is a cache line (16 lanes): once two workgroups of this kernel have run at
+        # the same time (IREE's local-task device with several workers; each loaded copy of
+        # the executable has its own flag), rows are streamed out with non-temporal stores (no
+        # read-for-ownership of lines another core holds; see spmm.py). Until then (local-sync,
+        # one worker) they are stored in place, where the next layer finds them in cache. Two
+        # copies of the body: a runtime flag inside the loops cost ~15% on one thread.
+        return (_stream_writer(n, vt)
+                + body(f"static void {n}_in_place", False)
+                + body(f"static void {n}_streamed", True)
+                + f"""
+{entry}({params}) {{
+  if (__atomic_fetch_add(&{n}_running, 1, __ATOMIC_RELAXED) > 0) __atomic_store_n(&{n}_shared, 1, __ATOMIC_RELAXED);
+  if (!__atomic_load_n(&{n}_shared, __ATOMIC_RELAXED)) {{
+    {n}_in_place({args});
+  }} else {{
+    {n}_streamed({args});
+#if defined(__x86_64__)
+    __builtin_ia32_sfence();
+#endif
+  }}
+  __atomic_fetch_sub(&{n}_running, 1, __ATOMIC_RELAXED);
+}}
+""")
+
+CACHE_LINE = 64  # bytes
+STAGE = 1024  # floats of output rows staged on the stack before they are streamed out
+
+
+def _stream_writer(name: str, vt: str) -> str:
+    """C for writing a workgroup's output, which is one contiguous range written in order, with
+    non-temporal stores of whole cache lines (no read-for-ownership; see spmm.py for why this
+    matters under local-task): rows are staged, a line that straddles two rows is assembled in
+    `part`, and only the partial lines at the range's two ends (shared with the neighbouring
+    workgroups) use normal stores. For 64-byte vectors (16 f32 lanes)."""
+    return f"""
+static int {name}_running;  /* workgroups of this kernel running now, on all workers */
+static int {name}_shared;  /* 1 once two of them have run at the same time */
+
+struct {name}_stream {{
+  float* dst;  /* where the next float goes */
+  float* line;  /* start of the line being assembled in part (fill > 0) */
+  float part[16];
+  size_t fill;
+}};
+
+static inline __attribute__((always_inline)) void {name}_stream_begin(struct {name}_stream* s, float* dst) {{
+  s->dst = dst;
+  s->line = dst;
+  s->fill = 0;
+}}
+
+static inline __attribute__((always_inline)) void {name}_stream_put(struct {name}_stream* s, const float* src, size_t n) {{
+  float* d = s->dst;
+  s->dst += n;
+  if (s->fill) {{
+    const size_t m = 16 - s->fill < n ? 16 - s->fill : n;
+    for (size_t i = 0; i < m; ++i) s->part[s->fill + i] = src[i];
+    s->fill += m;
+    src += m;
+    d += m;
+    n -= m;
+    if (s->fill < 16) return;
+    __builtin_nontemporal_store(*(const {vt}*)s->part, ({vt}*)s->line);
+    s->fill = 0;
+  }}
+  for (; n && ((size_t)d & {CACHE_LINE - 1}); --n) *d++ = *src++;  /* the range's first, shared line */
+  for (; n >= 16; n -= 16, d += 16, src += 16) __builtin_nontemporal_store(*(const {vt}*)src, ({vt}*)d);
+  if (n) {{
+    s->line = d;
+    for (size_t i = 0; i < n; ++i) s->part[i] = src[i];
+    s->fill = n;
+  }}
+}}
+
+static inline __attribute__((always_inline)) void {name}_stream_end(struct {name}_stream* s) {{
+  for (size_t i = 0; i < s->fill; ++i) s->line[i] = s->part[i];  /* the range's last, shared line */
+  s->fill = 0;
 }}
 """
 

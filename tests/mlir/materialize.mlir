@@ -133,3 +133,50 @@ func.func @linear_layer(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
   } -> tensor<2x4xf32>
   return %1 : tensor<2x4xf32>
 }
+
+// -----
+
+// A layer whose input (4 channels x 256 pixels) outweighs its weights is split along pixels:
+// 4 workgroups of 64-pixel tiles (y) x 2 of its 2 output-channel groups (x), each getting a
+// balanced unit range and pixel range; the kernel takes the pixel chunk as a scalar.
+// CHECK: stream.executable.export public @pointwise_0 workgroups() -> (index, index, index)
+// CHECK-NEXT: %[[GX:.*]] = arith.constant 2 : index
+// CHECK-NEXT: %[[GY:.*]] = arith.constant 4 : index
+// CHECK: stream.return %[[GX]], %[[GY]], %{{.*}} : index, index, index
+// CHECK: func.func private @[[KERNEL:spiree_gemm_f32_64x4_v[0-9]+]](
+// CHECK: func.func @pointwise_0(
+// CHECK: %[[CHUNK:.*]] = arith.constant 16384 : index
+// CHECK: stream.dispatch.workgroup.id[0] : index
+// CHECK: %[[U0:.*]] = arith.divui %{{.*}}, %{{.*}} : index
+// CHECK: %[[U1:.*]] = arith.divui %{{.*}}, %{{.*}} : index
+// CHECK: stream.dispatch.workgroup.id[1] : index
+// CHECK: %[[P0:.*]] = arith.minui %{{.*}}, %{{.*}} : index
+// CHECK: %[[P1:.*]] = arith.minui %{{.*}}, %{{.*}} : index
+// CHECK: call @[[KERNEL]]({{.*}}, %[[CHUNK]], %[[U0]], %[[U1]], %[[P0]], %[[P1]], %{{.*}}, %{{.*}})
+// CHECK-LABEL: func.func @split_pixels_of_a_large_input
+func.func @split_pixels_of_a_large_input(%x: tensor<1x4x16x16xf32>) -> tensor<1x8x16x16xf32> {
+  %init = arith.constant dense<0.0> : tensor<1x8x16x16xf32>
+  %w = arith.constant dense<1.0> : tensor<8x4x1x1xf32>
+  %0 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>,
+         spiree.dense = "test"}
+         ins(%x, %w : tensor<1x4x16x16xf32>, tensor<8x4x1x1xf32>) outs(%init : tensor<1x8x16x16xf32>) -> tensor<1x8x16x16xf32>
+  return %0 : tensor<1x8x16x16xf32>
+}
+
+// -----
+
+// Weights (256x64) outweigh the input (64 channels x 128 pixels): split along output-channel
+// groups only (8 workgroups of the 64 groups, one along the pixels).
+// CHECK: stream.executable.export public @pointwise_0 workgroups() -> (index, index, index)
+// CHECK-NEXT: %[[GX:.*]] = arith.constant 8 : index
+// CHECK-NEXT: %[[GY:.*]] = arith.constant 1 : index
+// CHECK: stream.return %[[GX]], %[[GY]], %{{.*}} : index, index, index
+// CHECK-LABEL: func.func @expect_no_pixel_split_when_weights_dominate
+func.func @expect_no_pixel_split_when_weights_dominate(%x: tensor<1x64x8x16xf32>) -> tensor<1x256x8x16xf32> {
+  %init = arith.constant dense<0.0> : tensor<1x256x8x16xf32>
+  %w = arith.constant dense<1.0> : tensor<256x64x1x1xf32>
+  %0 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>,
+         spiree.dense = "test"}
+         ins(%x, %w : tensor<1x64x8x16xf32>, tensor<256x64x1x1xf32>) outs(%init : tensor<1x256x8x16xf32>) -> tensor<1x256x8x16xf32>
+  return %0 : tensor<1x256x8x16xf32>
+}
