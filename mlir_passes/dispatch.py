@@ -4,10 +4,18 @@ use them.
 
 Each export binds its operands and result as flat 1-D memrefs (so one kernel declaration serves
 every layer shape; the C side receives each memref expanded as base, aligned, offset, size,
-stride), splits the work over up to MAX_WORKGROUPS workgroups along its first "unit" dimension
-(output-channel groups, channels, ...), and passes the layer's constants as scalars:
+stride), splits the work over a grid of workgroups, and passes the layer's constants as scalars:
 
     kernel(bindings..., scalars..., unit_begin, unit_end, vmin, vmax)
+    kernel(bindings..., scalars..., unit_begin, unit_end, span_begin, span_end, vmin, vmax)
+
+The first form splits one dimension of "units" (output-channel groups, channels, ...) along
+the grid's x; the second, for kernels that also take a range of a second dimension (`span`,
+e.g. output pixels, cut at multiples of `span_align`), splits that along y. Every workgroup
+gets a contiguous range, balanced: the ranges of a dimension differ by at most one unit (one
+`span_align` block), so no workgroup is left with a short tail while another does double work.
+`grid` fixes the workgroups per dimension; by default units are split into
+min(units, MAX_WORKGROUPS) workgroups and the span is not split.
 """
 from __future__ import annotations
 
@@ -31,6 +39,42 @@ class Export:
     units: int  # work units split across workgroups
     vmin: float
     vmax: float
+    # Optional second dimension, for kernels that take [span_begin, span_end) after the unit
+    # range: its extent (e.g. pixels) and the multiple its workgroup ranges are cut at. None:
+    # the kernel takes no second range.
+    span: int | None = None
+    span_align: int = 1
+    # Workgroups along (units, span); None: default_grid(units, span).
+    grid: tuple[int, int] | None = None
+
+    def __post_init__(self):
+        if self.units < 1:
+            raise ValueError(f"export {self.name}: units must be >= 1, got {self.units}")
+        if self.span is not None and (self.span < 1 or self.span_align < 1):
+            raise ValueError(f"export {self.name}: span {self.span} and span_align {self.span_align} must be >= 1")
+        gx, gy = self.workgroups
+        if not 1 <= gx <= self.units or not 1 <= gy <= self.span_blocks:
+            raise ValueError(f"export {self.name}: grid {self.grid} must be within 1..{self.units} units "
+                             f"x 1..{self.span_blocks} span blocks")
+
+    @property
+    def span_blocks(self) -> int:
+        """Blocks of `span_align` along the span (1 without a span)."""
+        return 1 if self.span is None else -(-self.span // self.span_align)
+
+    @property
+    def workgroups(self) -> tuple[int, int]:
+        return self.grid if self.grid is not None else default_grid(self.units)
+
+
+def default_grid(units: int) -> tuple[int, int]:
+    return (max(1, min(units, MAX_WORKGROUPS)), 1)
+
+
+def split(total: int, parts: int) -> list[tuple[int, int]]:
+    """The balanced ranges the workgroups of one dimension get (what the generated IR computes):
+    part i covers [i * total // parts, (i + 1) * total // parts)."""
+    return [(i * total // parts, (i + 1) * total // parts) for i in range(parts)]
 
 
 def mlir_float(v: float) -> str:
@@ -41,33 +85,54 @@ def mlir_float(v: float) -> str:
 
 def _export_text(e: Export) -> tuple[str, str, str]:
     types = [f"memref<?x{t}>" for t, _ in e.bindings]
-    workgroups = max(1, min(e.units, MAX_WORKGROUPS))
-    per_wg = -(-e.units // workgroups)
-    sig = ", ".join(types + ["index"] * (len(e.scalars) + 2) + ["f32", "f32"])
+    gx, gy = e.workgroups
+    ranges = 2 if e.span is None else 4
+    sig = ", ".join(types + ["index"] * (len(e.scalars) + ranges) + ["f32", "f32"])
     subspans = "\n".join(
         f"        %s{i} = arith.constant {size} : index\n"
         f"        %m{i} = stream.binding.subspan %b{i}[%c0] : !stream.binding -> memref<?x{t}>{{%s{i}}}"
         for i, (t, size) in enumerate(e.bindings))
     scalars = "\n".join(f"        %a{i} = arith.constant {v} : index" for i, v in enumerate(e.scalars))
     args = ", ".join([f"%m{i}" for i in range(len(e.bindings))] + [f"%a{i}" for i in range(len(e.scalars))]
-                     + ["%u0", "%u1", "%lo", "%hi"])
+                     + ["%u0", "%u1"] + ([] if e.span is None else ["%r0", "%r1"]) + ["%lo", "%hi"])
     export = f"""
     stream.executable.export public @{e.name} workgroups() -> (index, index, index) {{
-      %x = arith.constant {workgroups} : index
+      %x = arith.constant {gx} : index
+      %y = arith.constant {gy} : index
       %c1 = arith.constant 1 : index
-      stream.return %x, %c1, %c1 : index, index, index
+      stream.return %x, %y, %c1 : index, index, index
     }}"""
+    # Balanced ranges: workgroup i of n gets [i * total / n, (i + 1) * total / n).
+    units = f"""        %wgx = stream.dispatch.workgroup.id[0] : index
+        %units = arith.constant {e.units} : index
+        %gx = arith.constant {gx} : index
+        %ux = arith.muli %wgx, %units : index
+        %u0 = arith.divui %ux, %gx : index
+        %wgx1 = arith.addi %wgx, %c1 : index
+        %ux1 = arith.muli %wgx1, %units : index
+        %u1 = arith.divui %ux1, %gx : index"""
+    span = "" if e.span is None else f"""
+        %wgy = stream.dispatch.workgroup.id[1] : index
+        %blocks = arith.constant {e.span_blocks} : index
+        %gy = arith.constant {gy} : index
+        %align = arith.constant {e.span_align} : index
+        %extent = arith.constant {e.span} : index
+        %by = arith.muli %wgy, %blocks : index
+        %k0 = arith.divui %by, %gy : index
+        %wgy1 = arith.addi %wgy, %c1 : index
+        %by1 = arith.muli %wgy1, %blocks : index
+        %k1 = arith.divui %by1, %gy : index
+        %r0a = arith.muli %k0, %align : index
+        %r0 = arith.minui %r0a, %extent : index
+        %r1a = arith.muli %k1, %align : index
+        %r1 = arith.minui %r1a, %extent : index"""
     func = f"""
       func.func @{e.name}({", ".join(f"%b{i}: !stream.binding" for i in range(len(e.bindings)))}) {{
         %c0 = arith.constant 0 : index
-        %wg = stream.dispatch.workgroup.id[0] : index
+        %c1 = arith.constant 1 : index
 {subspans}
 {scalars}
-        %per = arith.constant {per_wg} : index
-        %units = arith.constant {e.units} : index
-        %u0 = arith.muli %wg, %per : index
-        %u1a = arith.addi %u0, %per : index
-        %u1 = arith.minui %u1a, %units : index
+{units}{span}
         %lo = arith.constant {mlir_float(e.vmin)} : f32
         %hi = arith.constant {mlir_float(e.vmax)} : f32
         func.call @{e.kernel}({args}) : ({sig}) -> ()

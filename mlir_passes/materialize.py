@@ -45,7 +45,7 @@ from . import PassOptions
 from . import ir as mir
 from . import pattern
 from .detect import kind_of, pointwise_convs, weight_value
-from .dispatch import Export, constant, erase_dead, insert_executable, replace_with_dispatch
+from .dispatch import MAX_WORKGROUPS, Export, constant, erase_dead, insert_executable, replace_with_dispatch
 from .epilogue import bias_of, constant_array, match_epilogue
 from .kernels import render_sources
 from .kernels.spmm import DENSE, SpmmVariant
@@ -76,6 +76,20 @@ def dense_values(weight: np.ndarray, group: int) -> np.ndarray:
     padded = np.zeros((ng * group, c_in), np.float32)
     padded[:c_out] = w2d
     return np.ascontiguousarray(padded.reshape(ng, group, c_in).transpose(0, 2, 1))
+
+
+def work_grid(batch: int, c_in: int, hw: int, groups: int, weight_bytes: int, mr: int) -> tuple[int, int]:
+    """Workgroups along (output-channel groups, pixels) of a layer, for multi-core scaling.
+
+    A workgroup reads the weights of its groups and the input rows of its pixels: pixels are
+    split when the input is the bigger of the two and there are at least two pixel tiles (early,
+    large layers: each activation is then read by one core), groups otherwise (late layers,
+    Linear); the other dimension fills the grid up to MAX_WORKGROUPS."""
+    tiles = -(-hw // mr)
+    if tiles >= 2 and batch * c_in * hw * 4 > weight_bytes:
+        gy = min(tiles, MAX_WORKGROUPS)
+        return min(groups, max(1, MAX_WORKGROUPS // gy)), gy
+    return min(groups, MAX_WORKGROUPS), 1
 
 
 def se_gate(x):
@@ -149,8 +163,10 @@ def run(module, options: PassOptions) -> None:
                 bindings.append(("f32", n * c_in))
             bindings.append(("f32", n * c_out * hw))
             name = "pointwise" if kind_of(op) == "conv1x1" else "linear"
+            grid = work_grid(n, c_in, hw, ng, values.nbytes + (0 if indices is None else indices.nbytes), variant.mr)
             export = Export(f"{name}_{len(exports)}", variant.name, tuple(bindings),
-                            (n, c_in, c_out, hw, k), ng, epi.vmin, epi.vmax)
+                            (n, c_in, c_out, hw, k, variant.chunk(k)), ng, epi.vmin, epi.vmax,
+                            span=hw, span_align=variant.mr, grid=grid)
             exports.append(export)
             fused = [d for d in (epi.describe(), "input scaled by SE gate" if gate else "") if d and d != "none"]
             row.update(kernel=variant.name, epilogue=", ".join(fused) or "none")

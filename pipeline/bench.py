@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import statistics
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -48,6 +49,9 @@ from .runtime import Device, make_runner, resolve_device
 log = logging.getLogger("spiree.bench")
 
 FORMAT = "spiree-bench/1"
+# Pause after timing ONNX Runtime: its intra-op threads spin after a run (its default), which
+# would take cores from the build timed next.
+COOL_DOWN_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -333,6 +337,8 @@ def bench(source: "str | Artifact", options: BenchOptions = BenchOptions(), *,
             s = t.sample(options.min_time_s)
             if r >= options.warmup:
                 samples[name].append(s)
+            if name == "onnxruntime":
+                time.sleep(COOL_DOWN_S)  # ONNX Runtime's idle threads spin a while before they sleep
 
     results = []
     for b in builds:

@@ -26,7 +26,8 @@ def random_group_sparse(rng, c_out, c_in, group, keep):
     return w.reshape(c_out, c_in, 1, 1)
 
 
-def run_variant(v: SpmmVariant, *, batch=2, c_in=19, c_out=30, hw=64 + 32 + 4 + 3, keep=7, units=None, seed=0):
+def run_variant(v: SpmmVariant, *, batch=2, c_in=19, c_out=30, hw=64 + 32 + 4 + 3, keep=7, units=None, seed=0,
+                pixels=None, chunk=None):
     rng = np.random.default_rng(seed)
     weight = random_group_sparse(rng, c_out, c_in, v.group, keep if not v.dense else c_in)
     x = rng.normal(size=(batch, c_in, hw)).astype(np.float32)
@@ -44,7 +45,9 @@ def run_variant(v: SpmmVariant, *, batch=2, c_in=19, c_out=30, hw=64 + 32 + 4 + 
     operands = [x, values, *arrays, bias] + ([res] if v.add else []) + ([scale] if v.scale else []) + [out]
     g0, g1 = units or (0, ng)
     lo, hi = (0.0, 6.0) if v.act == "minmax" else (-np.inf, np.inf)
-    call(build(render_sources([v])), v.name, operands, [batch, c_in, c_out, hw, k, g0, g1], lo, hi)
+    p0, p1 = pixels or (0, hw)
+    call(build(render_sources([v])), v.name, operands, [batch, c_in, c_out, hw, k, chunk or v.chunk(k), g0, g1, p0, p1],
+         lo, hi)
 
     xs = x * scale[:, :, None] if v.scale else x
     acc = np.einsum("oc,ncp->nop", weight[:, :, 0, 0].astype(np.float64), xs.astype(np.float64)) + bias[None, :, None]
@@ -52,10 +55,11 @@ def run_variant(v: SpmmVariant, *, batch=2, c_in=19, c_out=30, hw=64 + 32 + 4 + 
         acc = acc + res
     ref = activation(v.act, acc, lo, hi)
     rows = slice(g0 * v.group, min(g1 * v.group, c_out))
-    np.testing.assert_allclose(out[:, rows], ref[:, rows], rtol=1e-5, atol=1e-5 * np.abs(ref).max())
-    others = np.ones(c_out, bool)
-    others[rows] = False
-    assert np.isnan(out[:, others]).all(), "wrote outside its group range"
+    px = slice(p0, p1)
+    np.testing.assert_allclose(out[:, rows, px], ref[:, rows, px], rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+    written = np.zeros(out.shape, bool)
+    written[:, rows, px] = True
+    assert np.isnan(out[~written]).all(), "wrote outside its group and pixel range"
 
 
 @pytest.mark.parametrize("index_bits", [8, 16, 32, DENSE])
@@ -74,6 +78,14 @@ def test_epilogues(act, add, scale, index_bits):
 def test_tiles_and_lanes(mr, lanes):
     for hw in (1, 3, 4, 7, 49, 196):
         run_variant(SpmmVariant(mr, 4, 8, lanes, "silu"), hw=hw, seed=hw)
+
+
+def test_pixel_ranges_and_chunks():
+    """A workgroup's pixel range (a multiple of MR, or the tail) in chunks of MR or more."""
+    v = SpmmVariant(32, 8, DENSE, 16, "silu", True)
+    for pixels, chunk in (((32, 96), 32), ((64, 103), 64), ((0, 103), 32), ((96, 103), 32)):
+        run_variant(v, pixels=pixels, chunk=chunk, units=(1, 3))
+    run_variant(SpmmVariant(64, 4, 8, 16), pixels=(64, 103), chunk=64)
 
 
 def test_group_subrange():
