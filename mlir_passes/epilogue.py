@@ -114,8 +114,8 @@ class Epilogue:
         return self.ops[-1] if self.ops else None
 
     def describe(self) -> str:
-        parts = (["+ residual"] if self.residual is not None else []) + [_act_name(self)]
-        return " ".join(p for p in parts if p) or "none"
+        parts = (["residual add"] if self.residual is not None else []) + [_act_name(self)]
+        return ", ".join(p for p in parts if p) or "none"
 
 
 def _act_name(e: "Epilogue") -> str:

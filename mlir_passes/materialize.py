@@ -152,7 +152,8 @@ def run(module, options: PassOptions) -> None:
             export = Export(f"{name}_{len(exports)}", variant.name, tuple(bindings),
                             (n, c_in, c_out, hw, k), ng, epi.vmin, epi.vmax)
             exports.append(export)
-            row.update(kernel=variant.name, epilogue=epi.describe() + (" (input scaled by SE gate)" if gate else ""))
+            fused = [d for d in (epi.describe(), "input scaled by SE gate" if gate else "") if d and d != "none"]
+            row.update(kernel=variant.name, epilogue=", ".join(fused) or "none")
             replace_with_dispatch(op, list(epi.ops), EXECUTABLE, export.name, operands)
             if gate is not None:
                 block = gate[2].operation.block

@@ -13,7 +13,7 @@ from ..targets import Target, get_target
 from .artifact import Artifact
 from .build import BuildOptions, build
 from .errors import ArtifactError
-from .runtime import TensorSpec, check_device, check_inputs, make_runner
+from .runtime import TensorSpec, check_inputs, make_runner, resolve_device
 
 
 def compile(model: "str | nn.Module", example_inputs: Sequence[Any] | None = None, *,
@@ -56,17 +56,23 @@ def as_loaded_model(model, example_inputs=None, *, options=None, weights=None, s
 
 
 class CompiledModel:
-    """A loaded artifact: call it with numpy arrays, get numpy arrays back."""
+    """A loaded artifact: call it with numpy arrays, get numpy arrays back.
+
+    `device` is the IREE device name ("local-sync" or "local-task"); `threads` the number of
+    threads it runs on (local-task's worker count; None: IREE's default, one per core)."""
 
     def __init__(self, vmfb: bytes, target: Target, entry: str = "main",
                  inputs: list[TensorSpec] | None = None, outputs: list[TensorSpec] | None = None,
-                 device: str | None = None):
+                 device: str | None = None, threads: int | None = None):
         self.target = target
         self.entry = entry
         self.inputs = inputs
         self.outputs = outputs
-        self.device = check_device(device)
-        self._runner = make_runner(vmfb, entry, target, self.device)
+        resolved = resolve_device(device, threads)
+        self.device = resolved.name
+        self.threads = 1 if resolved.name == "local-sync" else resolved.workers
+        self.device_info = resolved  # runtime.Device: name and worker count, printable
+        self._runner = make_runner(vmfb, entry, target, resolved)
 
     def __call__(self, *arrays: np.ndarray):
         if self.inputs is not None:
@@ -76,18 +82,21 @@ class CompiledModel:
 
 
 def load(artifact: "str | os.PathLike | bytes | Artifact", *, target: "str | Target | None" = None,
-         device: str | None = None) -> CompiledModel:
+         device: str | None = None, threads: int | None = None) -> CompiledModel:
     """Load a compiled model for execution on this machine.
 
     `artifact` is a `.vmfb` path (its `.json` manifest beside it), an `Artifact`, or raw vmfb
-    bytes (then `target` is required and inputs are not validated). `device` is the IREE CPU
-    device: "local-sync" (default, one thread) or "local-task" (a worker per core)."""
+    bytes (then `target` is required and inputs are not validated). `threads` is what the
+    Android API's `Options().threads(n)` means: 1 = the calling thread (IREE's local-sync
+    device), N > 1 = IREE's local-task device with N worker threads. `device` picks the IREE
+    CPU device directly: "local-sync" (the default, one thread) or "local-task" (a worker per
+    core unless `threads` says otherwise)."""
     if isinstance(artifact, (bytes, bytearray)):
         if target is None:
             raise ValueError("load(bytes) needs target=...: the raw vmfb does not say which target it is for")
         t = get_target(target)
         _check_vmfb_target(bytes(artifact), t)
-        return CompiledModel(bytes(artifact), t, device=device)
+        return CompiledModel(bytes(artifact), t, device=device, threads=threads)
     if not isinstance(artifact, Artifact):
         artifact = Artifact.load(artifact)
     built_for = artifact.target
@@ -96,7 +105,8 @@ def load(artifact: "str | os.PathLike | bytes | Artifact", *, target: "str | Tar
             f"this artifact was compiled for target {built_for.name!r}, not {get_target(target).name!r}: "
             f"run it with --target {built_for.name} or recompile with --target {get_target(target).name}"
         )
-    return CompiledModel(artifact.vmfb, built_for, artifact.entry, artifact.inputs, artifact.outputs, device)
+    return CompiledModel(artifact.vmfb, built_for, artifact.entry, artifact.inputs, artifact.outputs, device,
+                         threads)
 
 
 def _check_vmfb_target(vmfb: bytes, target: Target) -> None:

@@ -1,6 +1,9 @@
-"""Timing compiled artifacts with `iree-benchmark-module` (one thread, local-sync device).
+"""Timing compiled artifacts: `iree-benchmark-module` (host, arm64 under qemu) or calls through
+the wasm runner (wasm32), on a `runtime.Device` (default local-sync, one thread), and the time
+per dispatch function with its kind of layer.
 
-Used by bench/ scripts only; performance is never asserted in unit tests.
+Used by `spiree bench` (pipeline/bench.py) and bench/ scripts; performance is never asserted in
+unit tests.
 """
 from __future__ import annotations
 
@@ -16,20 +19,20 @@ import numpy as np
 
 from ..targets import Target
 from .errors import RunError
-from .runtime import tool_command_prefix
+from .runtime import Device, make_runner, resolve_device, tool_command_prefix
 
 
 _UNIT_MS = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
 def _benchmark_module(vmfb: bytes, inputs: Sequence[np.ndarray], target: Target, *, entry: str,
-                      min_time_s: float, extra: Sequence[str]) -> subprocess.CompletedProcess:
-    """Run iree-benchmark-module (one thread, local-sync) on `vmfb` with `inputs`."""
+                      device: Device, min_time_s: float, extra: Sequence[str]) -> subprocess.CompletedProcess:
+    """Run iree-benchmark-module on `device` with `vmfb` and `inputs`."""
     with tempfile.TemporaryDirectory(prefix="spiree-bench-") as tmp:
         tmpd = Path(tmp)
         (tmpd / "m.vmfb").write_bytes(vmfb)
         cmd = [*tool_command_prefix(target, "iree-benchmark-module"), f"--module={tmpd / 'm.vmfb'}",
-               "--device=local-sync", f"--function={entry}", f"--benchmark_min_time={min_time_s}s", *extra]
+               *device.tool_flags(), f"--function={entry}", f"--benchmark_min_time={min_time_s}s", *extra]
         for i, a in enumerate(inputs):
             np.save(tmpd / f"in{i}.npy", a)
             cmd.append(f"--input=@{tmpd / f'in{i}.npy'}")
@@ -40,40 +43,42 @@ def _benchmark_module(vmfb: bytes, inputs: Sequence[np.ndarray], target: Target,
 
 
 def time_once(vmfb: bytes, inputs: Sequence[np.ndarray], target: Target, *, entry: str = "main",
-              min_time_s: float = 0.2) -> float:
+              min_time_s: float = 0.2, device: "str | Device | None" = None) -> float:
     """Mean milliseconds per call over a run of at least `min_time_s`: iree-benchmark-module,
     or for wasm32 (no stock tool loads wasm executables) calls through the wasm runner."""
+    device = resolve_device(device)
     if target.runner == "wasm":
-        return _time_in_process(vmfb, inputs, target, entry=entry, min_time_s=min_time_s)
-    proc = _benchmark_module(vmfb, inputs, target, entry=entry, min_time_s=min_time_s,
+        return _time_in_process(vmfb, inputs, target, entry=entry, min_time_s=min_time_s, device=device)
+    proc = _benchmark_module(vmfb, inputs, target, entry=entry, device=device, min_time_s=min_time_s,
                              extra=["--benchmark_format=json"])
     bm = json.loads(proc.stdout)["benchmarks"][0]
     return float(bm["real_time"]) * _UNIT_MS[bm["time_unit"]]
 
 
 def alternate(builds: dict[str, bytes], inputs, target: Target, *, repeats: int = 10,
-              warmup: int = 1, min_time_s: float = 0.2) -> dict[str, list[float]]:
+              warmup: int = 1, min_time_s: float = 0.2, device: "str | Device | None" = None) -> dict[str, list[float]]:
     """Time several builds side by side, alternating between them on every repeat."""
     times: dict[str, list[float]] = {k: [] for k in builds}
     for r in range(warmup + repeats):
         for name, vmfb in builds.items():
-            t = time_once(vmfb, inputs, target, min_time_s=min_time_s)
+            t = time_once(vmfb, inputs, target, min_time_s=min_time_s, device=device)
             if r >= warmup:
                 times[name].append(t)
     return times
 
 
-def _time_in_process(vmfb: bytes, inputs, target: Target, *, entry: str, min_time_s: float) -> float:
-    from .runtime import make_runner
-
-    n, seconds = _repeat(make_runner(vmfb, entry, target), inputs, min_time_s)
+def _time_in_process(vmfb: bytes, inputs, target: Target, *, entry: str, min_time_s: float,
+                     device: Device) -> float:
+    n, seconds = _repeat(make_runner(vmfb, entry, target, device), inputs, min_time_s)
     return seconds / n * 1e3
 
 
-def _repeat(run, inputs, min_time_s: float, before=lambda: None) -> tuple[int, float]:
-    """Warm `run` up once (loads executables, moves constants into place), call `before`, then
-    call `run` until at least `min_time_s` and 2 calls have passed: (calls, seconds)."""
-    run(*inputs)
+def _repeat(run, inputs, min_time_s: float, before=lambda: None, *, warm: bool = True) -> tuple[int, float]:
+    """Warm `run` up once (loads executables, moves constants into place; `warm=False`: already
+    warm), call `before`, then call `run` until at least `min_time_s` and 2 calls have passed:
+    (calls, seconds)."""
+    if warm:
+        run(*inputs)
     before()
     n, t0 = 0, time.perf_counter()
     while True:
@@ -88,7 +93,8 @@ _STAT_RE = re.compile(r"host_execute (\S+)\s+count=(\d+) total=\S+ \S* ?avg=([\d
 
 
 def dispatch_profile(vmfb: bytes, inputs: Sequence[np.ndarray], target: Target, *,
-                     entry: str = "main", min_time_s: float = 0.5) -> dict[str, float]:
+                     entry: str = "main", min_time_s: float = 0.5,
+                     device: "str | Device | None" = None) -> dict[str, float]:
     """Milliseconds per inference spent in each dispatch function, by name
     (`iree-benchmark-module --print_device_statistics`; for wasm32 the bridge's time inside
     wasm per dispatch function, binding copies excluded).
@@ -96,9 +102,10 @@ def dispatch_profile(vmfb: bytes, inputs: Sequence[np.ndarray], target: Target, 
     IREE reuses one dispatch function for identical layers (MobileNet-v1's five 14x14x512
     blocks), so a name's time per inference is its average time per execution times its
     executions per inference (its count over the smallest count, a dispatch run once)."""
+    device = resolve_device(device)
     if target.runner == "wasm":
-        return _wasm_profile(vmfb, inputs, target, entry=entry, min_time_s=min_time_s)
-    proc = _benchmark_module(vmfb, inputs, target, entry=entry, min_time_s=min_time_s,
+        return _wasm_profile(vmfb, inputs, target, entry=entry, min_time_s=min_time_s, device=device)
+    proc = _benchmark_module(vmfb, inputs, target, entry=entry, device=device, min_time_s=min_time_s,
                              extra=["--print_device_statistics"])
     stats = [(m.group(1), int(m.group(2)), float(m.group(3)) * _UNIT_MS[m.group(4)])
              for m in _STAT_RE.finditer(proc.stdout + proc.stderr)]
@@ -108,10 +115,31 @@ def dispatch_profile(vmfb: bytes, inputs: Sequence[np.ndarray], target: Target, 
     return {name: avg * count / runs for name, count, avg in stats}
 
 
-def _wasm_profile(vmfb: bytes, inputs, target: Target, *, entry: str, min_time_s: float) -> dict[str, float]:
+def _wasm_profile(vmfb: bytes, inputs, target: Target, *, entry: str, min_time_s: float,
+                  device: Device) -> dict[str, float]:
     from . import wasm_runner
-    from .runtime import make_runner
 
-    n, _ = _repeat(make_runner(vmfb, entry, target), inputs, min_time_s,
+    n, _ = _repeat(make_runner(vmfb, entry, target, device), inputs, min_time_s,
                    before=lambda: wasm_runner.profile(reset=True))
     return {name: secs / n * 1e3 for name, (_, secs) in wasm_runner.profile(reset=True).items()}
+
+
+IREE_KIND = "iree"
+
+
+def dispatch_kind(name: str) -> str:
+    """The kind of layer a dispatch function runs, from its name: spiree's kernel exports are
+    `<kind>_<n>` (`pointwise_3`, `dwconv_0`, `linear_13`, `conv_2`, ...), so the kind is the
+    name without its number; IREE's own dispatches (`main_dispatch_4_conv_...`) are "iree"."""
+    m = re.fullmatch(r"([A-Za-z][A-Za-z0-9]*(?:_[A-Za-z][A-Za-z0-9]*)*)_\d+", name)
+    if m is None or "_dispatch" in name:
+        return IREE_KIND
+    return m.group(1)
+
+
+def split_by_kind(profile: dict[str, float]) -> dict[str, float]:
+    """Milliseconds per kind of layer (`dispatch_kind`), most first."""
+    kinds: dict[str, float] = {}
+    for name, ms in profile.items():
+        kinds[dispatch_kind(name)] = kinds.get(dispatch_kind(name), 0.0) + ms
+    return dict(sorted(kinds.items(), key=lambda kv: -kv[1]))

@@ -15,7 +15,10 @@ no loader for them, so `spiree run`/`spiree.load` derive a *host twin* of the ar
    with the system C compiler and cached): Wasmtime compiles and instantiates it, the bridge
    calls its library query and builds the 64-bit library the stub returns. Then the stock
    `iree.runtime` loads the twin (dlopen of the stubs) on the chosen device (`local-sync` or
-   `local-task`) and every dispatch runs in Wasmtime.
+   `local-task` with N workers) and every dispatch runs in Wasmtime. The bridge runs a
+   dispatch's whole workgroup grid in one call inside wasm (one Wasmtime store per
+   executable), so extra local-task workers overlap IREE's own fills and copies with it, never
+   one dispatch's workgroups with each other: wasm32 times are one-thread times.
 
 The twin is derived in memory on each load (a few byte patches, no compiler), so it can never
 be stale; only the bridge build is cached (`$SPIREE_CACHE/wasm-bridge-<hash>/`). The twin never
@@ -39,7 +42,7 @@ import numpy as np
 
 from ..targets import fetch_tools, host_arch
 from .errors import RunError
-from .runtime import DEFAULT_DEVICE
+from .runtime import Device, hal_device, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -509,7 +512,7 @@ def profile(*, reset: bool = False) -> dict[str, tuple[int, float]]:
 class WasmRunner:
     """Runs a wasm32 vmfb with the stock `iree.runtime`, its dispatches inside Wasmtime."""
 
-    def __init__(self, vmfb: bytes, entry: str, device: str = DEFAULT_DEVICE):
+    def __init__(self, vmfb: bytes, entry: str, device: "str | Device | None" = None):
         import iree.runtime as rt
 
         lib = _BridgeLib.get()
@@ -525,7 +528,7 @@ class WasmRunner:
         self._buffer = raw[start:start + len(twin.vmfb)]
         self._buffer[:] = np.frombuffer(twin.vmfb, np.uint8)
         self._range = lib.lib.spiree_wasm_add_constant_range(self._buffer.ctypes.data, len(twin.vmfb))
-        self._config = rt.Config(device)
+        self._config = rt.Config(device=hal_device(resolve_device(device)))
         try:
             vm_module = rt.VmModule.wrap_buffer(self._config.vm_instance, self._buffer)
             self._ctx = rt.SystemContext(config=self._config)
@@ -595,7 +598,7 @@ class WasmToolRunner:
     for an aarch64 host (`arch="aarch64"`) with the aarch64 tool, bridge and Wasmtime under
     qemu-user. This checks the arm64-host path of the bridge on an x86 machine."""
 
-    def __init__(self, vmfb: bytes, entry: str, device: str = DEFAULT_DEVICE, arch: str | None = None):
+    def __init__(self, vmfb: bytes, entry: str, device: "str | Device | None" = None, arch: str | None = None):
         from ..targets import get_target
         from .runtime import RunModuleToolRunner
 

@@ -1,4 +1,4 @@
-"""The `spiree` command line: compile, run, inspect, android, targets.
+"""The `spiree` command line: compile, run, bench, prune, inspect, android, targets.
 
 Exit codes: 0 ok, 1 failure (one `spiree: error: ...` line), 2 usage error.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spiree.pipeline.runtime import DEFAULT_DEVICE, DEVICES
+from spiree.pipeline.runtime import DEVICES
 
 log = logging.getLogger("spiree")
 
@@ -106,7 +106,7 @@ def cmd_run(args) -> int:
     from spiree.pipeline.errors import RunError
 
     artifact = Artifact.load(args.artifact)
-    model = load(artifact, target=args.target, device=args.device)
+    model = load(artifact, target=args.target, device=args.device, threads=_threads(args))
     if args.input:
         try:
             inputs = [np.load(p) for p in args.input]
@@ -114,7 +114,7 @@ def cmd_run(args) -> int:
             raise RunError(f"cannot read input {args.input}: {e}; pass .npy files written by numpy.save") from None
     else:
         inputs = [_random_input(s, artifact.manifest["model"].get("seed", 0)) for s in artifact.inputs]
-    log.info("run: executing %s on target %s (%s) ...", Path(args.artifact).name, model.target.name, model.device)
+    log.info("run: executing %s on target %s (%s) ...", Path(args.artifact).name, model.target.name, model.device_info)
     t0 = time.perf_counter()
     y = model(*inputs)
     log.info("run: done in %.2f s", time.perf_counter() - t0)
@@ -127,6 +127,24 @@ def cmd_run(args) -> int:
     if args.check:
         return _check(artifact, inputs, outputs, atol=args.atol)
     return 0
+
+
+def _threads(args) -> int | None:
+    """--threads N as a count >= 1; one `spiree: error:` line for anything else."""
+    from spiree.pipeline.runtime import check_threads
+
+    if args.threads is None:
+        return None
+    try:
+        value = int(args.threads)
+    except ValueError:
+        value = args.threads
+    return check_threads(value, what="--threads")
+
+
+def _add_threads_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", metavar="N", help="threads to run on: 1 = the calling thread (local-sync), "
+                   "N > 1 = IREE's local-task device with N workers (default: --device's)")
 
 
 def _random_input(spec, seed: int) -> np.ndarray:
@@ -240,21 +258,28 @@ def cmd_prune(args) -> int:
     return 0
 
 
+def cmd_list_models() -> int:
+    from spiree.models.registry import REGISTRY
+
+    rows = [("name", "defaults", "description")]
+    for name, e in REGISTRY.items():
+        rows.append((name, " ".join(f"{k}={v}" for k, v in e.defaults.items()), e.description))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    return 0
+
+
 def cmd_inspect(args) -> int:
     from spiree.pipeline.inspect import format_table, LayerInfo
 
     if args.list:
-        from spiree.models.registry import REGISTRY
-
-        width = max(map(len, REGISTRY))
-        for name, entry in REGISTRY.items():
-            print(f"{name:<{width}}  {entry.description} ("
-                  + ", ".join(f"{k} {v}" for k, v in entry.defaults.items()) + ")")
-        return 0
+        if args.model is not None:
+            raise ValueError(f"--list takes no model (got {args.model!r}): run `spiree inspect --list` alone")
+        return cmd_list_models()
     if args.model is None:
-        raise ValueError("inspect needs a MODEL (a registry name, a .pt2 file, package.module:factory "
-                         "or a .vmfb), or --list for the registry")
-
+        raise ValueError("inspect needs a MODEL (registry name, .pt2 file, factory or .vmfb): "
+                         "`spiree inspect --list` lists the registry")
     if args.model.endswith(".vmfb"):
         from spiree.pipeline.artifact import Artifact
 
@@ -281,6 +306,36 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    import json
+
+    from spiree.pipeline.bench import BenchOptions, bench
+
+    threads = _threads(args)
+    try:
+        sparsities = tuple(float(v) for v in args.sparsities.split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"--sparsities must be comma-separated numbers in [0, 1), e.g. 0,0.7,0.9, "
+                         f"got {args.sparsities!r}") from None
+    options = BenchOptions(target=args.target, sparsities=sparsities, group=args.group,
+                           threads=1 if threads is None else threads, repeats=args.repeats, warmup=args.warmup)
+    for path, suffix in ((args.json, ".json"), (args.plot, ".png")):
+        if path and Path(path).suffix != suffix:
+            raise ValueError(f"{path} must end in {suffix}")
+    if args.model.endswith(".vmfb") and (args.width or args.resolution or args.num_classes or args.batch
+                                         or args.weights):
+        raise ValueError("model options apply to a model, not to a compiled .vmfb (its manifest names its model)")
+    result = bench(args.model, options, model_options=_model_options(args), weights=args.weights, seed=args.seed)
+    print(result.format())
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result.to_json(), indent=2) + "\n")
+        print(f"wrote {args.json}")
+    if args.plot:
+        print(f"wrote {result.plot(args.plot)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="spiree", description="Compile pruned PyTorch CNNs with IREE for arm64 and wasm32.")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
@@ -303,8 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a compiled artifact (numpy .npy in/out)")
     r.add_argument("artifact", help="a .vmfb written by `spiree compile` (its .json beside it)")
     r.add_argument("--target", help="target to run on (default: the one in the manifest)")
-    r.add_argument("--device", choices=DEVICES, default=DEFAULT_DEVICE,
-                   help="IREE CPU device: local-sync (one thread, default) or local-task (a worker per core)")
+    r.add_argument("--device", choices=DEVICES,
+                   help="IREE CPU device: local-sync (one thread, default) or local-task (a worker per core, "
+                        "or --threads N)")
+    _add_threads_arg(r)
     r.add_argument("--input", action="append", help=".npy input (repeat for several); default: seeded random")
     r.add_argument("--output", help="write the first output to this .npy")
     r.add_argument("--check", action="store_true", help="compare against PyTorch; exit 1 beyond tolerance")
@@ -335,6 +392,25 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--assets-only", action="store_true",
                    help="write only src/main/assets/spiree/model.{vmfb,json} into DIR (an existing module)")
     a.set_defaults(func=cmd_android)
+
+    b = sub.add_parser("bench", help="time dense, sparse and IREE-alone builds of a model side by side",
+                       description="Compiles (or loads) dense, sparse and IREE-alone builds of MODEL for a target, "
+                                   "times them alternately (medians), next to ONNX Runtime on the same weights "
+                                   "and threads when installed, and shows where the time goes. MODEL may also be a "
+                                   ".vmfb from `spiree compile` (the dense and IREE builds are then compiled from "
+                                   "the model its manifest names).")
+    _add_model_args(b)
+    b.add_argument("--target", default="host", help="host, wasm32 or arm64 (default host; arm64 runs under "
+                   "emulation on a non-arm64 machine: not speed)")
+    b.add_argument("--sparsities", default="0,0.7,0.9", help="sparse builds to compare, comma-separated "
+                   "(default 0,0.7,0.9; 0 = not pruned)")
+    b.add_argument("--group", type=int, default=4, help="G of the pruned builds (default 4)")
+    _add_threads_arg(b)
+    b.add_argument("--repeats", type=int, default=10, help="timed rounds (default 10)")
+    b.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
+    b.add_argument("--json", metavar="OUT.json", help="write per-build medians, ratios, split and decisions here")
+    b.add_argument("--plot", metavar="OUT.png", help="write a bar chart here (needs matplotlib: pip install -e .[bench])")
+    b.set_defaults(func=cmd_bench)
 
     t = sub.add_parser("targets", help="list the compilation targets")
     t.set_defaults(func=cmd_targets)
