@@ -36,7 +36,7 @@ from pathlib import Path
 from spiree.mlir_passes.kernels import COMMON_CFLAGS, clang, render_sources
 from spiree.mlir_passes.kernels.dwconv import DwconvVariant
 from spiree.mlir_passes.kernels.spmm import DENSE, SpmmVariant
-from spiree.mlir_passes.materialize import DENSE_GROUP, tile_pixels
+from spiree.mlir_passes.materialize import dense_group, tile_pixels
 from spiree.targets import get_target
 
 CPUS = ("cortex-a76", "cortex-a55")
@@ -48,10 +48,10 @@ def arm64_variants(groups=(4,), target=None) -> list:
     depthwise 3x3 stride 1 and 2 (the same constructors and tile choice as the passes)."""
     target = target or get_target("arm64")
     lanes = target.vector_f32_lanes
-    out = [SpmmVariant(tile_pixels(target, DENSE_GROUP), DENSE_GROUP, DENSE, lanes)]
+    out = [SpmmVariant(tile_pixels(target, dense_group(target)), dense_group(target), DENSE, lanes)]
     for g in groups:
         out += [SpmmVariant(tile_pixels(target, g), g, bits, lanes) for bits in (8, 16)]
-    return out + [DwconvVariant(1, lanes), DwconvVariant(2, lanes)]
+    return out + [DwconvVariant(3, 1, lanes), DwconvVariant(3, 2, lanes)]
 
 
 def compile_to_asm(variants, target) -> str:

@@ -8,7 +8,8 @@ stride is 1 and the channel counts match.
 
 Width multiplier: every channel count times `width`, rounded by `make_divisible(c * width, 8)`;
 the last conv keeps 1280 channels unless width > 1. At width 1.0 and 224x224: ~300M multiply-adds,
-3,504,872 parameters (BatchNorm included), as published (paper Table 3: 300M, 3.4M).
+3,504,872 parameters (BatchNorm included); published: 300M, 3.4M (paper Table 4), 3.47M
+in the authors' table of variants.
 """
 from __future__ import annotations
 

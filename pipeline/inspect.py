@@ -103,7 +103,8 @@ def layer_table(module: nn.Module, example_inputs) -> list[LayerInfo]:
 
 def layer_kind(op: str, weight_shape: tuple[int, ...], *, stride: int = 1, dilation: int = 1,
                groups: int = 1) -> str:
-    """The layer kind `pattern.compiler_uses` takes: conv1x1, conv, linear, dwconv, grouped."""
+    """The layer kind `pattern.compiler_uses` takes: conv1x1, conv, conv_other, linear, dwconv,
+    grouped."""
     if op == "linear":
         return "linear"
     if op == "dwconv":
@@ -112,7 +113,7 @@ def layer_kind(op: str, weight_shape: tuple[int, ...], *, stride: int = 1, dilat
         return "grouped"
     if weight_shape[2:] == (1, 1) and stride == 1 and dilation == 1:
         return "conv1x1"
-    return "conv"
+    return "conv" if dilation == 1 and stride in (1, 2) else "conv_other"
 
 
 def pattern_columns(kind: str, weight, macs: int) -> dict:

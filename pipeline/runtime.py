@@ -238,8 +238,8 @@ def tool_command_prefix(target: Target, tool: str = "iree-run-module") -> list[s
 
 
 def qemu_prefix() -> list[str]:
-    """`qemu-aarch64 -L <arm64 sysroot>`: the start of a command running an aarch64 Linux program
-    under emulation (on any host, also an arm64 one)."""
+    """`qemu-aarch64 -L <arm64 sysroot> -E LD_LIBRARY_PATH=<sysroot>/lib`: the start of a command
+    running an aarch64 Linux program under emulation (on any host, also an arm64 one)."""
     qemu = shutil.which("qemu-aarch64") or shutil.which("qemu-aarch64-static")
     if not qemu:
         raise RunError(
@@ -251,7 +251,10 @@ def qemu_prefix() -> list[str]:
             f"the arm64 libc ({fetch_tools.QEMU_SYSROOT}) is missing: run scripts/setup.sh "
             f"(installs libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross)"
         )
-    return [qemu, "-L", fetch_tools.QEMU_SYSROOT]
+    # The guest's loader searches /lib/aarch64-linux-gnu etc. too, which qemu maps to the host's
+    # arm64 multiarch libraries when those are installed (a different glibc than the sysroot's
+    # ld.so: the tool hangs). The sysroot's library directory first, explicitly, avoids them.
+    return [qemu, "-L", fetch_tools.QEMU_SYSROOT, "-E", f"LD_LIBRARY_PATH={fetch_tools.QEMU_SYSROOT}/lib"]
 
 
 def aarch64_tool(tool: str) -> Path:

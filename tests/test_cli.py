@@ -1,6 +1,7 @@
 """The `spiree` command end to end, and its error lines for bad input."""
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -150,7 +151,8 @@ def test_compile_report_and_kernel_modes(tmp_path):
     lines = p.stdout.splitlines()
     assert "  1  conv1x1    64x32x1x1        sparse    G=4 K=16 sparsity 0.50 [+ relu]" in lines
     assert "  3  linear     10x64            sparse    G=4 K=32 sparsity 0.50" in lines
-    assert any(l.startswith("  4  dwconv3x3  16x1x3x3         kernel    spiree_dwconv3x3s1_f32_v") for l in lines)
+    assert any(re.fullmatch(r"  4  dwconv3x3  16x1x3x3         kernel    spiree_dwconv_k3s1_v\d+_minmax \[\+ relu\]", l)
+               for l in lines), p.stdout
     p = spiree("-q", "compile", "tiny_cnn", "--sparsity", "0.5", "--kernels", "dense", "--report", "-o", tmp_path / "d.vmfb")
     assert p.returncode == 0, p.stderr
     assert "dense     dense baseline build (sparsity not exploited)" in p.stdout

@@ -123,10 +123,15 @@ class GroupSparsifier:
             model = copy.deepcopy(model)
         layers = self.select_layers(model, config)
         for l in layers:
-            parametrize.register_parametrization(l.module, "weight", GroupMask(torch.ones_like(l.module.weight)))
+            parametrize.register_parametrization(l.module, "weight", self.make_mask(l))
         self.model, self.layers, self.steps = model, layers, 0
         log.debug("prune: prepared %d layer(s)", len(layers))
         return model
+
+    def make_mask(self, layer: _Layer) -> nn.Module:
+        """The parametrization `prepare` attaches to a layer's weight: all ones at first (a
+        subclass may compute its mask differently, e.g. `pdp.PDPSparsifier`'s soft masks)."""
+        return GroupMask(torch.ones_like(layer.module.weight))
 
     def step(self) -> None:
         """Advance the schedule by one and recompute every mask from the masked weights."""
