@@ -125,7 +125,9 @@ def stored_weight(view: ProgramView, node: Any) -> tuple[str, bool] | None:
         inner = view.name_of(src)
         if inner is None or view.tensor(inner).dim() != 2:
             return None
-        if node.target == aten.permute.default and list(node.args[1]) not in ([1, 0], [-1, -2], [-1, 0], [1, -2]):
+        if node.target == aten.permute.default and [int(d) % 2 for d in node.args[1]] != [1, 0]:
+            return None
+        if node.target == aten.transpose.int and int(node.args[1]) % 2 == int(node.args[2]) % 2:
             return None
         return inner, True
     return None
