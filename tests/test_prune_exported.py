@@ -311,7 +311,7 @@ def test_cli_prune_a_pt2_compile_arm64_report_run_check(tmp_path):
     sparse = [l.split() for l in p.stdout.splitlines() if " sparse " in l]
     assert [(r[1], r[2]) for r in sparse] == [("conv1x1", "64x32x1x1"), ("conv1x1", "32x64x1x1"),
                                                ("conv1x1", "64x32x1x1"), ("conv1x1", "32x64x1x1"),
-                                               ("linear", "10x32")]
+                                               ("linear", "10x32"), ("conv3x3", "32x32x3x3")]
     p = spiree("run", tmp_path / "p.vmfb", "--check")
     assert p.returncode == 0 and "check: PASSED" in p.stdout, p.stdout + p.stderr
     _quiet(p.stderr)
@@ -325,7 +325,7 @@ def test_cli_compile_a_pt2_with_sparsity_and_check(tmp_path):
     _quiet(p.stderr)
     assert "[spiree] prune: 6 layer(s), 69.8% of their weights zero" in p.stderr
     assert "[spiree] rearrange: channels of head keep their order (network output)" in p.stderr
-    assert sum(" sparse " in l for l in p.stdout.splitlines()) == 5
+    assert sum(" sparse " in l for l in p.stdout.splitlines()) == 6  # 4 1x1 convs, the 3x3 conv, the head
     p = spiree("run", out, "--check")
     assert p.returncode == 0 and "check: PASSED" in p.stdout, p.stdout + p.stderr
 
