@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 import spiree
-from spiree.pipeline import wasm_runner
+from spiree.pipeline.wasm import binding
 from spiree.pipeline.artifact import Artifact
 
 
@@ -47,9 +47,9 @@ def main() -> None:
     host = _time(spiree.load(arts["host"]), x, args.runs)
     wasm_model = spiree.load(arts["wasm32"])
     wasm_model(x)
-    wasm_runner.stats(reset=True)
+    binding.stats(reset=True)
     wasm = _time(wasm_model, x, args.runs)
-    s = wasm_runner.stats()
+    s = binding.stats()
     n = args.runs + 1  # the warm-up inside _time is counted by the bridge too
     print(f"{args.model}: median of {args.runs} runs, 1 thread (local-sync)")
     print(f"  host   {statistics.median(host) * 1e3:8.1f} ms")

@@ -16,15 +16,15 @@ import json
 import re
 import shutil
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .. import targets as _targets_pkg
+from ..targets.fetch_tools import runtime_version
 from .artifact import Artifact
 from .errors import ArtifactError
+from .fsutil import package_data
 
-ANDROID_DIR = Path(_targets_pkg.__file__).resolve().parent / "android"
+ANDROID_DIR = package_data("spiree.targets", "android")
 MODULE_TEMPLATE = ANDROID_DIR / "spiree"
 SCHEMA_PATH = ANDROID_DIR / "model.schema.json"
 ASSETS_SUBDIR = Path("src/main/assets/spiree")
@@ -42,11 +42,6 @@ class AndroidBundle:
     vmfb: Path
     manifest: Path
     wrote_module: bool
-
-
-def runtime_version() -> str:
-    """The IREE runtime version the Android module is built against (= spiree's pinned runtime)."""
-    return metadata.version("iree-base-runtime")
 
 
 def host_tools_dir() -> Path:

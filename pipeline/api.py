@@ -13,7 +13,8 @@ from ..targets import Target, get_target
 from .artifact import Artifact
 from .build import BuildOptions, build
 from .errors import ArtifactError
-from .runtime import TensorSpec, check_inputs, make_runner, resolve_device
+from .device import resolve_device
+from .runtime import TensorSpec, check_inputs, make_runner
 
 
 def compile(model: "str | nn.Module", example_inputs: Sequence[Any] | None = None, *,

@@ -32,7 +32,7 @@ from ..targets import Target, get_target
 from .embedded_elf import EM_AARCH64, embedded_elfs, locate
 from .errors import RunError
 from .insn_count import CountReport, run_counted
-from .runtime import aarch64_tool
+from .iree_tools import aarch64_tool
 
 DEVICE = "local-sync"
 ITERATIONS = (1, 2)

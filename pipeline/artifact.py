@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..targets import Target, get_target
 from .errors import ArtifactError
+from .fsutil import atomic_write
 from .runtime import TensorSpec
 
 MANIFEST_FORMAT = "spiree-artifact/1"
@@ -59,9 +59,9 @@ class Artifact:
             raise ValueError(f"artifact path must end in .vmfb, got {path}")
         path.parent.mkdir(parents=True, exist_ok=True)
         manifest = dict(self.manifest, vmfb_sha256=hashlib.sha256(self.vmfb).hexdigest())
-        _atomic_write(manifest_path(path), (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+        atomic_write(manifest_path(path), json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         try:
-            _atomic_write(path, self.vmfb)
+            atomic_write(path, self.vmfb)
         except BaseException:
             manifest_path(path).unlink(missing_ok=True)
             raise
@@ -94,13 +94,3 @@ class Artifact:
             )
         return cls(vmfb, manifest)
 
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -44,7 +44,9 @@ from ..targets import Target, get_target
 from . import benchmark
 from .artifact import Artifact
 from .errors import RunError
-from .runtime import Device, make_runner, resolve_device
+from .device import Device, resolve_device
+from .runtime import make_runner
+from .wasm import binding
 
 log = logging.getLogger("spiree.bench")
 
@@ -270,11 +272,9 @@ class _InProcessTimer:
         if not self._wasm:
             n, secs = benchmark._repeat(self._run, self._inputs, min_time_s, warm=False)
             return secs / n * 1e3, None, None
-        from . import wasm_runner
-
         n, secs = benchmark._repeat(self._run, self._inputs, min_time_s, warm=False,
-                                    before=lambda: wasm_runner.stats(reset=True))
-        st = wasm_runner.stats(reset=True)
+                                    before=lambda: binding.stats(reset=True))
+        st = binding.stats(reset=True)
         return secs / n * 1e3, st.wasm_s / n * 1e3, (st.copy_in_s + st.copy_out_s) / n * 1e3
 
 

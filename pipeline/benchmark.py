@@ -1,5 +1,5 @@
 """Timing compiled artifacts: `iree-benchmark-module` (host, arm64 under qemu) or calls through
-the wasm runner (wasm32), on a `runtime.Device` (default local-sync, one thread), and the time
+the wasm runner (wasm32), on a `device.Device` (default local-sync, one thread), and the time
 per dispatch function with its kind of layer.
 
 Used by `spiree bench` (pipeline/bench.py) and bench/ scripts; performance is never asserted in
@@ -19,7 +19,10 @@ import numpy as np
 
 from ..targets import Target
 from .errors import RunError
-from .runtime import Device, make_runner, resolve_device, tool_command_prefix
+from .device import Device, resolve_device
+from .iree_tools import tool_command_prefix
+from .runtime import make_runner
+from .wasm import binding
 
 
 _UNIT_MS = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -127,11 +130,9 @@ def dispatch_profile(vmfb: bytes, inputs: Sequence[np.ndarray], target: Target, 
 
 def _wasm_profile(vmfb: bytes, inputs, target: Target, *, entry: str, min_time_s: float,
                   device: Device) -> dict[str, float]:
-    from . import wasm_runner
-
     n, _ = _repeat(make_runner(vmfb, entry, target, device), inputs, min_time_s,
-                   before=lambda: wasm_runner.profile(reset=True))
-    return {name: secs / n * 1e3 for name, (_, secs) in wasm_runner.profile(reset=True).items()}
+                   before=lambda: binding.profile(reset=True))
+    return {name: secs / n * 1e3 for name, (_, secs) in binding.profile(reset=True).items()}
 
 
 IREE_KIND = "iree"

@@ -7,7 +7,6 @@ carries IREE's diagnostics and the exact command to rerun.
 from __future__ import annotations
 
 import logging
-import os
 import shlex
 import subprocess
 import tempfile
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from ..targets import Target
 from .errors import CompileError
+from .fsutil import atomic_write
 from .ir_module import MlirModule
 
 log = logging.getLogger(__name__)
@@ -61,11 +61,7 @@ def _linker_flags(target: Target) -> list[str]:
     script = f'#!/bin/sh\nexec "{find_tool("iree-lld")}" "$@" {shlex.join(extra)}\n'
     path = cache_root() / "linkers" / f"iree-lld-{hashlib.sha256(script.encode()).hexdigest()[:16]}.sh"
     if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(script)
-        tmp.chmod(0o755)
-        os.replace(tmp, path)
+        atomic_write(path, script, mode=0o755)
     return [f"{flag}={path}"]
 
 

@@ -25,3 +25,10 @@ class RunError(SpireeError):
 
 class ArtifactError(SpireeError):
     pass
+
+
+def first_line(e: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (at most `limit` characters; its type's name
+    when the message is empty): what to quote of a library's error inside a spiree error."""
+    lines = str(e).strip().splitlines()
+    return lines[0][:limit] if lines else type(e).__name__

@@ -22,7 +22,7 @@ from torch_mlir.dialects import torch as torch_dialect
 from torch_mlir.extras.fx_importer import FxImporter, FxImporterHooks
 
 from ..models.registry import eval_mode
-from .errors import ExportError
+from .errors import ExportError, first_line
 from .ir_module import MlirModule
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def export(module: nn.Module, example_inputs: tuple[torch.Tensor, ...]) -> MlirM
             program = torch.export.export(module, tuple(example_inputs), strict=False)
     except Exception as e:
         raise ExportError(
-            f"torch.export could not trace the model ({type(e).__name__}: {_first_line(e)}); "
+            f"torch.export could not trace the model ({type(e).__name__}: {first_line(e)}); "
             f"make forward() traceable (no data-dependent Python control flow)"
         ) from None
     context = tm_ir.Context()
@@ -106,7 +106,7 @@ def export(module: nn.Module, example_inputs: tuple[torch.Tensor, ...]) -> MlirM
         text = "\n".join(diagnostics) or str(e)
         m = _OPERATOR_RE.search(text) or _UNSUPPORTED_RE.search(text)
         what = f"the operation {m.group(1).removeprefix('torch.')!r}" if m else "an operation"
-        detail = diagnostics[0].splitlines()[0].split(": %")[0][:200] if diagnostics else _first_line(e)
+        detail = diagnostics[0].splitlines()[0].split(": %")[0][:200] if diagnostics else first_line(e)
         raise ExportError(
             f"torch-mlir cannot lower {what} to linalg ({detail}); "
             f"replace it with supported ops or rewrite that layer"
@@ -120,8 +120,3 @@ def _module_bytecode(torch_mlir_module) -> bytes:
     buf = io.BytesIO()
     torch_mlir_module.operation.write_bytecode(buf)
     return buf.getvalue()
-
-
-def _first_line(e: Exception) -> str:
-    s = str(e).strip()
-    return s.splitlines()[0][:300] if s else type(e).__name__

@@ -23,9 +23,10 @@ from typing import Sequence
 
 from ..targets import fetch_tools
 from .errors import RunError
-from .runtime import qemu_prefix
+from .fsutil import package_data, publish_dir
+from .iree_tools import qemu_prefix
 
-SOURCE = Path(__file__).resolve().parent.parent / "targets" / "qemu" / "insn_count.c"
+SOURCE = package_data("spiree.targets", "qemu", "insn_count.c")
 _FLAGS = ("-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-Wall", "-Werror")
 
 
@@ -94,16 +95,15 @@ def plugin(*, source: Path = SOURCE) -> Path:
     lib = dest / "insn_count.so"
     if lib.is_file():
         return lib
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}-") as tmp:
-        out = Path(tmp) / "insn_count.so"
+
+    def build_into(tmp: Path) -> None:
+        out = tmp / "insn_count.so"
         proc = subprocess.run([cc, *_FLAGS, "-o", str(out), str(source), "-lpthread"], capture_output=True, text=True)
         if proc.returncode != 0:
             raise RunError(f"{cc} could not build the qemu instruction-count plugin {source}: "
                            f"{proc.stderr.strip()[:500]}")
-        if not dest.is_dir():
-            os.rename(tmp, dest)
-            os.mkdir(tmp)  # TemporaryDirectory removes a path that exists again
+
+    publish_dir(dest, build_into, complete=lib.is_file)
     return lib
 
 

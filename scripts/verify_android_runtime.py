@@ -247,7 +247,7 @@ def prepare_arm64(work: Path, name: str, compile_args: list[str]) -> Path:
 
 def check_arm64(d: Path, harness: Path, lib: Path) -> None:
     from spiree.pipeline.errors import RunError
-    from spiree.pipeline.runtime import qemu_prefix
+    from spiree.pipeline.iree_tools import qemu_prefix
 
     try:
         qemu = qemu_prefix()  # the sysroot's libraries, as `spiree run` of arm64 vmfbs uses them

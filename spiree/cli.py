@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spiree.pipeline.runtime import DEVICES
+from spiree.pipeline.device import DEVICES
 
 log = logging.getLogger("spiree")
 
@@ -131,7 +131,7 @@ def cmd_run(args) -> int:
 
 def _threads(args) -> int | None:
     """--threads N as a count >= 1; one `spiree: error:` line for anything else."""
-    from spiree.pipeline.runtime import check_threads
+    from spiree.pipeline.device import check_threads
 
     if args.threads is None:
         return None
@@ -211,14 +211,13 @@ def cmd_android(args) -> int:
 
 def cmd_prune(args) -> int:
     import dataclasses
-    import os
-    import tempfile
     import warnings
 
     import torch
 
     from spiree.models.registry import eval_mode
     from spiree.pipeline.api import as_loaded_model
+    from spiree.pipeline.fsutil import publish_file
     from spiree.pipeline.prune import prune
 
     out = Path(args.output)
@@ -244,14 +243,7 @@ def cmd_prune(args) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ep = torch.export.export(eval_mode(result.model), tuple(loaded.example_inputs), strict=False)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".pt2", dir=out.parent)
-    os.close(fd)
-    try:
-        torch.export.save(ep, tmp)
-        os.replace(tmp, out)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    publish_file(out, lambda tmp: torch.export.save(ep, tmp))
     print(f"wrote {out}: {len(result.layers)} layer(s) pruned to G={po.group} "
           f"{'balanced' if po.balanced else 'unbalanced'}, {result.zeros:.1%} of their weights zero, {kept}, "
           f"in {time.perf_counter() - t0:.1f} s")

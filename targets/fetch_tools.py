@@ -9,18 +9,18 @@ a cache directory.
 
     python -m spiree.targets.fetch_tools        # prints the tools directory
 
-This module imports nothing of spiree.
+This module imports nothing of spiree but `pipeline/fsutil.py` (standard library only).
 """
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import zipfile
 from importlib import metadata
 from pathlib import Path
+
+from ..pipeline.fsutil import publish_dir
 
 TOOLS = ("iree-run-module", "iree-benchmark-module")
 QEMU_SYSROOT = "/usr/aarch64-linux-gnu"
@@ -34,6 +34,8 @@ def cache_root() -> Path:
 
 
 def runtime_version() -> str:
+    """The installed IREE runtime's version: the aarch64 tools fetched, and the runtime the Android
+    module is built against (spiree pins it)."""
     return metadata.version("iree-base-runtime")
 
 
@@ -64,10 +66,13 @@ def fetch_wasmtime(version: str | None = None, *, quiet: bool = False) -> Path:
 
 def _fetch_from_wheel(spec: str, members: dict[str, str], dest: Path, what: str, *, quiet: bool,
                       executable: bool = False, platforms=("manylinux_2_28_aarch64",)) -> Path:
-    if all((dest / name).is_file() for name in members):
+    def complete() -> bool:
+        return all((dest / name).is_file() for name in members)
+
+    if complete():
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
+
+    def download_into(tmp: Path) -> None:
         cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
                *(a for p in platforms for a in ("--platform", p)), "--python-version", "3.11", spec, "-d", tmp]
         if not quiet:
@@ -78,18 +83,15 @@ def _fetch_from_wheel(spec: str, members: dict[str, str], dest: Path, what: str,
                 f"could not download the aarch64 {spec} wheel (needs PyPI access): "
                 f"{proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}"
             )
-        wheel = next(Path(tmp).glob("*.whl"))
-        staging = Path(tmp) / "staging"
-        staging.mkdir()
+        wheel = next(tmp.glob("*.whl"))
         with zipfile.ZipFile(wheel) as zf:
             for name, member in members.items():
-                (staging / name).write_bytes(zf.read(member))
+                (tmp / name).write_bytes(zf.read(member))
                 if executable:
-                    (staging / name).chmod(0o755)
-        if dest.exists():
-            shutil.rmtree(dest)
-        staging.rename(dest)
-    return dest
+                    (tmp / name).chmod(0o755)
+        wheel.unlink()
+
+    return publish_dir(dest, download_into, complete=complete)
 
 
 if __name__ == "__main__":

@@ -20,11 +20,12 @@ import pytest
 
 import spiree
 from spiree.pipeline.android import (
-    ANDROID_DIR, ASSETS_SUBDIR, MODULE_TEMPLATE, SCHEMA_PATH, load_schema, runtime_version,
+    ANDROID_DIR, ASSETS_SUBDIR, MODULE_TEMPLATE, SCHEMA_PATH, load_schema,
     validate_manifest, write_bundle,
 )
 from spiree.pipeline.artifact import Artifact
 from spiree.pipeline.errors import ArtifactError
+from spiree.targets.fetch_tools import runtime_version
 
 from .conftest import have_qemu, torch_reference
 
@@ -440,7 +441,7 @@ def test_arm64_tools_load_the_cross_sysroot_libraries():
     """`spiree run` of an arm64 vmfb hung on machines with arm64 multiarch libraries installed: the
     guest's loader searched /lib/aarch64-linux-gnu (the host's, through qemu) before the sysroot.
     The tool command names the sysroot's library directory explicitly."""
-    from spiree.pipeline.runtime import tool_command_prefix
+    from spiree.pipeline.iree_tools import tool_command_prefix
     from spiree.targets import TARGETS
     from spiree.targets.fetch_tools import QEMU_SYSROOT
 

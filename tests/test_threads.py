@@ -8,7 +8,7 @@ import pytest
 
 import spiree
 from spiree.pipeline.errors import RunError
-from spiree.pipeline.runtime import Device, resolve_device
+from spiree.pipeline.device import Device, resolve_device
 
 from .conftest import have_qemu, torch_reference
 from .test_cli import error_line, spiree as spiree_cli

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 import spiree
-from spiree.pipeline import wasm_runner
+from spiree.pipeline.wasm import binding
+from spiree.pipeline.wasm import bridge as wasm_bridge
+from spiree.pipeline.wasm.binding import BridgeLib
+from spiree.pipeline.wasm.module import read_wasm_executable
+from spiree.pipeline.wasm.runner import WasmToolRunner
+from spiree.pipeline.wasm.twin import cached_twin, export_twin, host_twin
+from spiree.pipeline.wasm.vmfb import parse_vmfb
 from spiree.pipeline.artifact import Artifact
 from spiree.pipeline.errors import RunError
 
@@ -22,7 +28,7 @@ def _input(seed, shape=(1, 3, 32, 32)):
 
 
 def _wasm_segment(vmfb: bytes):
-    layout = wasm_runner.parse_vmfb(vmfb)
+    layout = parse_vmfb(vmfb)
     return next(s for s in layout.segments if vmfb[s.data_offset:s.data_offset + 4] == b"\0asm")
 
 
@@ -96,14 +102,14 @@ def test_cli_run_check_wasm32(tiny_artifacts, device):
 
 def test_host_twin_keeps_the_wasm_and_only_renames_the_format(tiny_artifacts):
     vmfb = tiny_artifacts["wasm32"].read_bytes()
-    twin = wasm_runner.host_twin(vmfb, wasm_runner._BridgeLib.get().stub_template)
+    twin = host_twin(vmfb, BridgeLib.get().stub_template)
     seg = _wasm_segment(vmfb)
     wasm = vmfb[seg.data_offset:seg.data_offset + seg.length]
     assert [e.data for e in twin.executables] == [wasm]
     assert len(twin.vmfb) > len(vmfb) and twin.vmfb[seg.data_offset:seg.data_offset + seg.length] == wasm
     assert wasm in twin.vmfb  # the real wasm bytes stay in the twin
     assert b"system-elf-x86_64" in twin.vmfb and b"system-wasm-wasm_32" in vmfb
-    layout = wasm_runner.parse_vmfb(twin.vmfb)
+    layout = parse_vmfb(twin.vmfb)
     stub = next(s for s in layout.segments if s.index == seg.index)
     data = twin.vmfb[stub.data_offset:stub.data_offset + stub.length]
     assert data[:4] == b"\x7fELF" and twin.executables[0].key in data
@@ -149,7 +155,7 @@ def test_executable_importing_libm_is_refused_clearly():
     imports = _leb(1) + _name("env") + _name("fmodf") + b"\x00" + _leb(0)
     wasm = b"\0asm\1\0\0\0" + _section(0, dylink) + _section(1, types) + _section(2, imports)
     with pytest.raises(RunError, match=r"wasm executable #0 \(\d+ bytes\) imports env\.fmodf, which the wasm bridge does not provide"):
-        wasm_runner.read_wasm_executable(0, wasm)
+        read_wasm_executable(0, wasm)
 
 
 def test_vmfb_without_wasm_executables_is_refused(tiny_artifacts):
@@ -160,12 +166,12 @@ def test_vmfb_without_wasm_executables_is_refused(tiny_artifacts):
 def test_bridge_reports_copy_and_wasm_time(tiny_artifacts):
     model = spiree.load(tiny_artifacts["wasm32"])
     model(_input(2))
-    wasm_runner.stats(reset=True)
-    wasm_runner.profile(reset=True)
+    binding.stats(reset=True)
+    binding.profile(reset=True)
     for seed in range(3):
         model(_input(seed))
-    s = wasm_runner.stats()
-    prof = wasm_runner.profile()
+    s = binding.stats()
+    prof = binding.profile()
     assert s.dispatches >= 15 and s.wasm_s > 0 and s.bytes_in > 0 and s.bytes_out > 0
     # per dispatch function: three inferences, so every count is a multiple of 3, and the
     # functions add up to the bridge's totals
@@ -199,7 +205,7 @@ def test_mobilenet_v1_wasm32_matches_pytorch(tmp_path, sparse):
         art = Artifact.load(out)
         x = np.random.default_rng(0).standard_normal(art.inputs[0].shape).astype(np.float32)
         here = spiree.load(art)(x)
-        arm = wasm_runner.WasmToolRunner(art.vmfb, "main", "local-task", arch="aarch64")(x)[0]
+        arm = WasmToolRunner(art.vmfb, "main", "local-task", arch="aarch64")(x)[0]
         assert np.array_equal(arm, here)
 
 
@@ -210,15 +216,15 @@ def test_bridge_cache_is_keyed_by_its_sources(tmp_path, monkeypatch):
     src = tmp_path / "src"
     src.mkdir()
     for name in ("bridge.c", "stub.c"):
-        shutil.copy(wasm_runner.SOURCES / name, src / name)
-    first = wasm_runner.bridge(sources=src)
+        shutil.copy(wasm_bridge.SOURCES / name, src / name)
+    first = wasm_bridge.bridge(sources=src)
     assert first.library.is_file() and first.stub.is_file()
     assert first.directory.parent == tmp_path / "cache"
     built = first.library.stat().st_mtime_ns
-    again = wasm_runner.bridge(sources=src)  # same inputs: served from the cache, not rebuilt
+    again = wasm_bridge.bridge(sources=src)  # same inputs: served from the cache, not rebuilt
     assert again.directory == first.directory and again.library.stat().st_mtime_ns == built
     (src / "stub.c").write_text((src / "stub.c").read_text() + "\n// changed\n")
-    changed = wasm_runner.bridge(sources=src)  # any change: a new build in a new directory
+    changed = wasm_bridge.bridge(sources=src)  # any change: a new build in a new directory
     assert changed.directory != first.directory and changed.stub.is_file()
     assert first.library.stat().st_mtime_ns == built  # the old build is left as it was
 
@@ -229,7 +235,7 @@ def test_each_wasm_executable_runs_its_own_code(tmp_path):
     narrow = spiree.load(spiree.compile("tiny_cnn", target="wasm32", options={"width": 8}).save(tmp_path / "n.vmfb"))
     wide = spiree.load(spiree.compile("tiny_cnn", target="wasm32").save(tmp_path / "w.vmfb"))
     keys = [
-        {e.key for e in wasm_runner.host_twin((tmp_path / f).read_bytes(), wasm_runner._BridgeLib.get().stub_template).executables}
+        {e.key for e in host_twin((tmp_path / f).read_bytes(), BridgeLib.get().stub_template).executables}
         for f in ("n.vmfb", "w.vmfb")
     ]
     assert keys[0].isdisjoint(keys[1])
@@ -240,14 +246,14 @@ def test_each_wasm_executable_runs_its_own_code(tmp_path):
 
 def test_twin_uses_the_system_library_format_of_the_host_arch(tiny_artifacts):
     vmfb = tiny_artifacts["wasm32"].read_bytes()
-    stub = wasm_runner._BridgeLib.get().stub_template
-    arm = wasm_runner.host_twin(vmfb, stub, arch="aarch64").vmfb
-    formats = [arm[s.data_offset:s.data_offset + s.length] for s in wasm_runner.parse_vmfb(arm).segments
+    stub = BridgeLib.get().stub_template
+    arm = host_twin(vmfb, stub, arch="aarch64").vmfb
+    formats = [arm[s.data_offset:s.data_offset + s.length] for s in parse_vmfb(arm).segments
                if s.length < 32 and arm[s.data_offset:s.data_offset + 7] == b"system-"]
     assert formats == [b"system-elf-arm_64"]
     with pytest.raises(RunError, match=r"^wasm32 artifacts run on x86_64 or aarch64 Linux hosts only, this one is riscv64: "
                                        r"run the artifact in a browser with IREE's web runtime$"):
-        wasm_runner.host_twin(vmfb, stub, arch="riscv64")
+        host_twin(vmfb, stub, arch="riscv64")
 
 
 @pytest.mark.parametrize("device", ["local-sync", "local-task"])
@@ -256,15 +262,15 @@ def test_exported_twin_runs_in_iree_run_module(tiny_artifacts, device):
     # SPIREE_WASM_DIR when IREE first queries it.
     vmfb = tiny_artifacts["wasm32"].read_bytes()
     x = _input(4)
-    y = wasm_runner.WasmToolRunner(vmfb, "main", device)(x)[0]
+    y = WasmToolRunner(vmfb, "main", device)(x)[0]
     assert np.abs(y - torch_reference("tiny_cnn", x)).max() <= ATOL
 
 
 def test_exported_twin_without_its_directory_fails_clearly(tiny_artifacts, tmp_path):
-    from spiree.pipeline.runtime import RunModuleToolRunner
+    from spiree.pipeline.iree_tools import RunModuleToolRunner
     from spiree.targets import get_target
 
-    path = wasm_runner.export_twin(tiny_artifacts["wasm32"].read_bytes(), tmp_path / "twin")
+    path = export_twin(tiny_artifacts["wasm32"].read_bytes(), tmp_path / "twin")
     run = RunModuleToolRunner(path.read_bytes(), "main", get_target("host"), env={"SPIREE_WASM_DIR": str(tmp_path / "nowhere")})
     with pytest.raises(RunError, match=r"^iree-run-module failed: spiree wasm bridge: no readable .*/nowhere/[0-9a-f]{64}\.meta "
                                        r"\(export the twin with spiree again\)$"):
@@ -277,7 +283,7 @@ def test_twin_for_an_arm64_host_runs_under_qemu(tiny_artifacts, device):
     # The arm64-host path, checked on x86: the bridge and stub cross-built for aarch64 against
     # the aarch64 Wasmtime library, the stock aarch64 iree-run-module, all under qemu-user.
     x = _input(5)
-    run = wasm_runner.WasmToolRunner(tiny_artifacts["wasm32"].read_bytes(), "main", device, arch="aarch64")
+    run = WasmToolRunner(tiny_artifacts["wasm32"].read_bytes(), "main", device, arch="aarch64")
     y = run(x)[0]
     assert np.abs(y - torch_reference("tiny_cnn", x)).max() <= ATOL
 
@@ -290,16 +296,16 @@ def test_twin_cache_is_keyed_by_artifact_and_bridge(tiny_artifacts, tmp_path, mo
     src = tmp_path / "src"
     src.mkdir()
     for name in ("bridge.c", "stub.c"):
-        shutil.copy(wasm_runner.SOURCES / name, src / name)
-    monkeypatch.setattr(wasm_runner, "SOURCES", src)
-    first = wasm_runner.cached_twin(vmfb)
+        shutil.copy(wasm_bridge.SOURCES / name, src / name)
+    monkeypatch.setattr(wasm_bridge, "SOURCES", src)
+    first = cached_twin(vmfb)
     written = first.stat().st_mtime_ns
-    assert wasm_runner.cached_twin(vmfb) == first and first.stat().st_mtime_ns == written  # built once
+    assert cached_twin(vmfb) == first and first.stat().st_mtime_ns == written  # built once
     other = bytearray(vmfb)
     seg = _wasm_segment(vmfb)
     other[seg.data_offset + seg.length - 1] ^= 1  # a changed artifact (its last wasm byte)
-    assert wasm_runner.cached_twin(bytes(other)).parent != first.parent
+    assert cached_twin(bytes(other)).parent != first.parent
     (src / "stub.c").write_text((src / "stub.c").read_text() + "\n// changed\n")
-    rebuilt = wasm_runner.cached_twin(vmfb)  # a changed bridge: new stubs, so a new twin
+    rebuilt = cached_twin(vmfb)  # a changed bridge: new stubs, so a new twin
     assert rebuilt.parent != first.parent and rebuilt.read_bytes() != first.read_bytes()
     assert first.stat().st_mtime_ns == written

@@ -1,0 +1,112 @@
+"""The IREE CPU device an artifact runs on, and its threads.
+
+IREE's CPU device "local-sync" (the default: the calling thread, like the browser's web runtime
+and a phone app's simplest setup) or "local-task" (IREE's multi-threaded task executor) with its
+number of worker threads. `resolve_device(device, threads)` gives the meaning of `threads` shared
+with the Android API's `Options().threads(n)`: 1 = the calling thread (local-sync), N > 1 =
+local-task with N workers; without `threads`, local-task has IREE's default (one worker per core).
+`hal_device` creates the in-process `iree.runtime` device once per process.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import RunError
+
+DEVICES = ("local-sync", "local-task")
+DEFAULT_DEVICE = "local-sync"
+
+
+def check_device(device: str | None) -> str:
+    """The IREE device name to run on; one clear error for anything else."""
+    if device is None:
+        return DEFAULT_DEVICE
+    if device not in DEVICES:
+        raise RunError(f"unknown device {device!r}: choose local-sync (one thread) or local-task (a worker per core)")
+    return device
+
+
+@dataclass(frozen=True)
+class Device:
+    """An IREE CPU device and its threads: "local-sync" runs every dispatch on the calling
+    thread; "local-task" runs workgroups on `workers` worker threads (None: IREE's default, one
+    per core of the machine's performance cluster)."""
+    name: str = DEFAULT_DEVICE
+    workers: int | None = None
+
+    def tool_flags(self) -> list[str]:
+        """The flags that select this device in IREE's tools (iree-run-module, ...)."""
+        flags = [f"--device={self.name}"]
+        if self.name == "local-task":
+            flags.append(f"--task_topology_group_count={self.workers or 0}")
+        return flags
+
+    def __str__(self) -> str:
+        if self.name == "local-sync":
+            return "local-sync, 1 thread"
+        return f"local-task, {self.workers} worker(s)" if self.workers else "local-task, a worker per core"
+
+
+def check_threads(threads, *, what: str = "threads") -> int | None:
+    """`threads` as a count >= 1 (None: not given); a ValueError naming `what` otherwise."""
+    if threads is None:
+        return None
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ValueError(f"{what} must be a whole number >= 1 (1: the calling thread, N: IREE's local-task "
+                         f"device with N worker threads), got {threads!r}")
+    return int(threads)
+
+
+def resolve_device(device: "str | Device | None" = None, threads: int | None = None) -> Device:
+    """The device to run on from a device name and/or a thread count (the meaning of
+    `spiree run --threads N`, `spiree.load(..., threads=N)` and the Android API's
+    `Options().threads(n)`): threads=1 is local-sync (the calling thread; measured faster than
+    a one-worker local-task on MobileNet-v1, see README "Threads"), threads=N > 1 local-task
+    with N workers; with `device` local-task and threads=1, a one-worker local-task."""
+    threads = check_threads(threads)
+    if isinstance(device, Device):
+        if threads is None:
+            return device
+        device = device.name
+    if device is not None:
+        device = check_device(device)
+    if threads is None:
+        return Device(device or DEFAULT_DEVICE)
+    if device == "local-sync" and threads > 1:
+        raise RunError(f"local-sync runs on the calling thread only, so it cannot use {threads} threads: "
+                       f"use local-task (or leave the device out) with {threads} threads")
+    if device == "local-task" or threads > 1:
+        return Device("local-task", threads)
+    return Device("local-sync")
+
+
+_HAL_DEVICES: dict[Device, tuple] = {}
+_HAL_LOCK = threading.Lock()
+
+
+def hal_device(device: Device):
+    """The in-process `iree.runtime` HAL device for `device`, created once per process.
+
+    local-task's driver builds its task executor from IREE's process-global
+    `--task_topology_group_count` flag when the driver is created, so each worker count gets
+    its own (uncached) driver, created right after setting the flag."""
+    with _HAL_LOCK:
+        found = _HAL_DEVICES.get(device)
+        if found is None:
+            import iree.runtime as rt
+            from iree.runtime._binding import create_hal_driver
+
+            if device.name == "local-sync":
+                found = (None, rt.get_device("local-sync"))
+            else:
+                rt.flags.parse_flags(f"--task_topology_group_count={device.workers or 0}")
+                try:
+                    driver = create_hal_driver("local-task")
+                    found = (driver, driver.create_default_device())
+                finally:
+                    rt.flags.parse_flags("--task_topology_group_count=0")
+            _HAL_DEVICES[device] = found
+        return found[1]
