@@ -19,7 +19,8 @@ import logging
 import sys
 from pathlib import Path
 
-from spiree.pipeline.bench import BenchOptions, bench, to_json
+from spiree.pipeline.bench import BenchOptions, bench
+from spiree.pipeline.bench_types import to_json
 
 DEFAULT_MODELS = "mobilenet_v1,mobilenet_v2,efficientnet_b0,resnet18"
 

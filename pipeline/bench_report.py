@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .bench import BenchResult
+    from .bench_types import BenchResult
 
 
 def _kinds(res: "BenchResult") -> list[str]:
