@@ -2,8 +2,8 @@
 
 A `.pt2` (`torch.export.save`) keeps no nn.Conv2d/nn.Linear modules: its layers are aten calls
 in a graph, their weights parameters, buffers or constants of the program. This module finds
-them and prunes them with the very `GroupSparsifier` used for nn.Modules (same options, config,
-ranking, masks and report):
+them; `oneshot.prune_exported` prunes them with the very `GroupSparsifier` used for nn.Modules
+(same options, config, ranking, masks and report):
 
 - convolutions: `aten.conv2d` / `aten.convolution` (2-D, not transposed) with a stored weight;
 - linear layers: `aten.linear`, and `aten.addmm` / `aten.mm` of a transposed stored weight (a
@@ -24,7 +24,6 @@ Rearrangement works on the graph (`exported_rearrange.py`).
 """
 from __future__ import annotations
 
-import copy
 import functools
 import logging
 from dataclasses import dataclass, field
@@ -250,35 +249,3 @@ def is_exported(model: Any) -> bool:
         return True
     return isinstance(model, fx.GraphModule) and not any(
         isinstance(m, (nn.Conv2d, nn.Linear)) for m in model.modules())
-
-
-def prune_exported(program, options, *, config=None, inplace: bool = False):
-    """`prune` for an ExportedProgram (or its `.module()`): the same program with pruned weights
-    (a copy unless `inplace`), the sparsifier's report rows, and the rearrangement reports."""
-    from .oneshot import PruneResult
-    from .sparsifier import GroupSparsifier
-
-    if not inplace:
-        program = copy.deepcopy(program)
-    view = ProgramView(program)
-    layers = find_layers(view)
-    model = stand_in_model(layers)
-    config = resolve_config(config, layers)
-    sp = GroupSparsifier(sparsity=options.sparsity, group=options.group, balanced=options.balanced,
-                         ranking=options.ranking, min_positions=options.min_positions)
-    spaces = []
-    if options.rearrange:
-        from .exported_rearrange import rearrange_program
-
-        chosen = sp.select_layers(model, config)
-        spaces = rearrange_program(view, layers, group={l.name: l.group for l in chosen},
-                                   sparsity=options.sparsity, balanced=options.balanced)
-    sp.prepare(model, config, inplace=True)
-    sp.step()
-    rows = sp.report()
-    model = sp.squash_mask()
-    by_name = {l.name: l for l in layers}
-    with torch.no_grad():
-        for row in rows:
-            by_name[row["name"]].weight.copy_(model.get_submodule(row["name"]).weight)
-    return PruneResult(program, rows, spaces)

@@ -5,10 +5,12 @@ import copy
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+import torch
 from torch import nn
 
 from ...mlir_passes import pattern
-from .exported import is_exported, prune_exported
+from .exported import ProgramView, find_layers, is_exported, resolve_config, stand_in_model
+from .exported_rearrange import rearrange_program
 from .rearrange import SpaceReport, rearrange_channels
 from .sparsifier import DEFAULT_MIN_POSITIONS, GroupSparsifier
 
@@ -75,6 +77,33 @@ def prune(model: nn.Module, options: PruneOptions, *, config=None, inplace: bool
     sp.step()
     rows = sp.report()
     return PruneResult(sp.squash_mask(), rows, spaces)
+
+
+def prune_exported(program, options, *, config=None, inplace: bool = False):
+    """`prune` for an ExportedProgram (or its `.module()`): the same program with pruned weights
+    (a copy unless `inplace`), the sparsifier's report rows, and the rearrangement reports."""
+    if not inplace:
+        program = copy.deepcopy(program)
+    view = ProgramView(program)
+    layers = find_layers(view)
+    model = stand_in_model(layers)
+    config = resolve_config(config, layers)
+    sp = GroupSparsifier(sparsity=options.sparsity, group=options.group, balanced=options.balanced,
+                         ranking=options.ranking, min_positions=options.min_positions)
+    spaces = []
+    if options.rearrange:
+        chosen = sp.select_layers(model, config)
+        spaces = rearrange_program(view, layers, group={l.name: l.group for l in chosen},
+                                   sparsity=options.sparsity, balanced=options.balanced)
+    sp.prepare(model, config, inplace=True)
+    sp.step()
+    rows = sp.report()
+    model = sp.squash_mask()
+    by_name = {l.name: l for l in layers}
+    with torch.no_grad():
+        for row in rows:
+            by_name[row["name"]].weight.copy_(model.get_submodule(row["name"]).weight)
+    return PruneResult(program, rows, spaces)
 
 
 def prune_model(model: nn.Module, *, sparsity: float, group: int = 4, balanced: bool = True,
