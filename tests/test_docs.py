@@ -1,6 +1,7 @@
 """Docs that match the code: every `docs/...` path named anywhere in the repository exists, and
 every `spiree ...` command named in the README, the docs, the source and the `--help` texts is a
 real command with real options."""
+import importlib
 import re
 import subprocess
 from pathlib import Path
@@ -17,6 +18,8 @@ DOCS_PATH = re.compile(r"(?<![\w/.-])docs/[\w.-]+(?:/[\w.-]+)*")
 COMMAND = re.compile(r"(?:(?<![\w/.:'\"<-])|(?<=bin/))spiree[ \t]+(?=[a-z-])")
 FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.S | re.M)
 SPAN = re.compile(r"`([^`\n]+(?:\n[^`\n]+)?)`")
+# `spiree.pipeline.wasm.twin.export_twin`: a module of a spiree folder and names inside it.
+PYTHON_NAME = re.compile(r"(?<![\w/.])spiree\.(?:pipeline|mlir_passes|models|targets)(?:\.\w+)+")
 
 
 def tracked_files(*suffixes: str) -> list[Path]:
@@ -96,6 +99,37 @@ def test_every_docs_path_exists():
     assert missing == []
 
 
+def python_name_problem(dotted: str) -> str | None:
+    """Why `dotted` (a spiree module, then attributes) does not exist, or None. Parts in
+    capitals are placeholders (`spiree.mlir_passes.NAME`)."""
+    parts = dotted.split(".")
+    if any(p.isupper() for p in parts):
+        return None
+    for n in range(len(parts), 1, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:n]))
+        except ModuleNotFoundError:
+            continue
+        for attr in parts[n:]:
+            if not hasattr(obj, attr):
+                return f"{'.'.join(parts[:n])} has no {'.'.join(parts[n:])}"
+            obj = getattr(obj, attr)
+        return None
+    return "no such module"
+
+
+def test_every_python_name_named_exists():
+    """Module paths in the docs and the source (`spiree.pipeline.wasm.binding.stats()`) follow
+    the code when it moves."""
+    problems = []
+    for name, (text, _) in sources().items():
+        for dotted in sorted(set(PYTHON_NAME.findall(text))):
+            why = python_name_problem(dotted)
+            if why:
+                problems.append(f"{name}: {dotted}: {why}")
+    assert problems == []
+
+
 def test_every_spiree_command_named_exists():
     problems = []
     for name, (text, markdown) in sources().items():
@@ -119,6 +153,11 @@ def test_the_docs_check_finds_what_is_wrong():
     ])
     assert DOCS_PATH.findall("see docs/nope.md. and [x](docs/sparsity-pattern.md)") == [
         "docs/nope.md.", "docs/sparsity-pattern.md"]
+    assert PYTHON_NAME.findall("`spiree.pipeline.wasm_runner.stats()`, spiree.load, `x.spiree.models.y`") == [
+        "spiree.pipeline.wasm_runner.stats"]
+    assert python_name_problem("spiree.pipeline.wasm_runner.stats") == "spiree.pipeline has no wasm_runner.stats"
+    assert python_name_problem("spiree.pipeline.wasm.binding.nope") == "spiree.pipeline.wasm.binding has no nope"
+    assert python_name_problem("spiree.pipeline.wasm.binding.stats") is None
 
 
 @pytest.mark.parametrize("name", sorted(help_texts()))
