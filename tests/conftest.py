@@ -1,5 +1,8 @@
+import importlib.util
 import logging
 import shutil
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,6 +31,16 @@ def tiny_artifacts(tmp_path_factory):
         a = spiree.compile("tiny_cnn", target=t)
         arts[t] = a.save(out / f"tiny_{t}.vmfb")
     return arts
+
+
+def bench_script(name: str):
+    """A script of bench/ (`name`.py) imported as a module, for tests of its functions."""
+    path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def have_qemu() -> bool:

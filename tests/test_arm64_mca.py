@@ -1,30 +1,20 @@
 """bench/arm64_mca.py: the hot loop of an arm64 kernel, found in clang's assembly and run
 through llvm-mca (no timing)."""
-import importlib.util
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 
 from spiree.mlir_passes.kernels.spmm import SpmmVariant
 from spiree.targets import get_target
 
+from .conftest import bench_script
+
 pytestmark = pytest.mark.skipif(not (shutil.which("llvm-mca") and shutil.which("clang")),
                                 reason="needs clang and llvm-mca (scripts/setup.sh installs llvm)")
 
 
-def _bench():
-    path = Path(__file__).resolve().parents[1] / "bench" / "arm64_mca.py"
-    spec = importlib.util.spec_from_file_location("arm64_mca", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_instruction_flops():
-    m = _bench()
+    m = bench_script("arm64_mca")
     assert m.instruction_flops("fmla\tv12.4s, v11.4s, v21.s[0]") == 8
     assert m.instruction_flops("fmla v8.4s, v13.4s, v16.4s") == 8
     assert m.instruction_flops("fmadd s0, s1, s2, s3") == 2
@@ -36,7 +26,7 @@ def test_instruction_flops():
 
 
 def test_innermost_loops_skip_loops_holding_loops():
-    m = _bench()
+    m = bench_script("arm64_mca")
     lines = [".LBB0_1:", "\tadd x1, x1, #1", ".LBB0_2:", "\tfmla v0.4s, v1.4s, v2.4s", "\tsubs x0, x0, #1",
              "\tb.ne .LBB0_2", "\tcmp x1, x3", "\tb.lo .LBB0_1", "\tret"]
     loops = m.innermost_loops("f", lines)
@@ -46,7 +36,7 @@ def test_innermost_loops_skip_loops_holding_loops():
 
 
 def test_mca_of_the_sparse_kernel_hot_loop():
-    m = _bench()
+    m = bench_script("arm64_mca")
     target = get_target("arm64")
     v = SpmmVariant(16, 4, 16, target.vector_f32_lanes)  # MobileNet-v1's sparse 1x1 variant on arm64
     fns = m.functions(m.compile_to_asm([v], target))
@@ -64,6 +54,6 @@ def test_mca_of_the_sparse_kernel_hot_loop():
 
 
 def test_parse_mca_names_a_missing_line():
-    m = _bench()
+    m = bench_script("arm64_mca")
     with pytest.raises(ValueError, match="'Total Cycles'"):
         m.parse_mca("Iterations: 10\nInstructions: 20\n")

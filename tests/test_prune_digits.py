@@ -1,8 +1,5 @@
 """Accuracy evidence, cut down to seconds: bench/prune_digits.py at 50% with G=4 and unstructured."""
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -10,14 +7,7 @@ pytest.importorskip("sklearn")
 
 import torch  # noqa: E402
 
-
-def _bench():
-    path = Path(__file__).resolve().parents[1] / "bench" / "prune_digits.py"
-    spec = importlib.util.spec_from_file_location("prune_digits", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
+from .conftest import bench_script  # noqa: E402
 
 
 @pytest.fixture
@@ -29,7 +19,7 @@ def one_thread():
 
 
 def test_finetuned_accuracy_at_half_sparsity_within_3_points_of_dense(one_thread):
-    bench = _bench()
+    bench = bench_script("prune_digits")
     configs = [bench.Config("pdp", 4, True, False, 0.5, False), bench.Config("magnitude", 4, True, False, 0.5, True),
                bench.Config("magnitude", 1, False, False, 0.5, False)]
     r = bench.run(configs=configs, seeds=(0,), width=16, epochs=12, finetune_epochs=4)
@@ -45,7 +35,7 @@ def test_finetuned_accuracy_at_half_sparsity_within_3_points_of_dense(one_thread
 
 
 def test_json_and_plot(tmp_path, one_thread, capsys):
-    bench = _bench()
+    bench = bench_script("prune_digits")
     out = tmp_path / "digits.json"
     assert bench.main(["--json", str(out), "--quick", "--width", "8", "--epochs", "2", "--finetune-epochs", "2"]) == 0
     r = json.loads(out.read_text())
@@ -60,7 +50,7 @@ def test_json_and_plot(tmp_path, one_thread, capsys):
 
 
 def test_distillation_loss():
-    bench = _bench()
+    bench = bench_script("prune_digits")
     torch.manual_seed(0)
     s, t, y = torch.randn(8, 10), torch.randn(8, 10), torch.randint(0, 10, (8,))
     ce = torch.nn.functional.cross_entropy(s, y)
