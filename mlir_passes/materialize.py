@@ -44,8 +44,8 @@ from . import pattern
 from .detect import kind_of, pointwise_convs, weight_value
 from .dispatch import MAX_WORKGROUPS, Export, constant, insert_executable, replace_with_dispatch
 from .epilogue import bias_of, constant_array, relu_consumer
-from .kernels import render_sources
-from .kernels.spmm import DENSE, SpmmVariant
+from .kernels import CACHE_LINE, render_sources
+from .kernels.spmm import DENSE, STAGE, SpmmVariant
 
 EXECUTABLE = "spiree_pointwise_kernels"
 
@@ -78,7 +78,8 @@ def dense_values(weight: np.ndarray, group: int) -> np.ndarray:
 CHUNK_BYTES = 256 * 1024
 
 
-def work_split(batch: int, c_in: int, hw: int, groups: int, weight_bytes: int, mr: int) -> tuple[tuple[int, int], int]:
+def work_split(batch: int, c_in: int, hw: int, groups: int, weight_bytes: int, variant: SpmmVariant
+               ) -> tuple[tuple[int, int], int]:
     """(workgroups along output-channel groups, along pixels) and the pixel chunk of a layer.
 
     A workgroup reads the weights of its groups and the input rows of its pixels. Splitting
@@ -86,14 +87,20 @@ def work_split(batch: int, c_in: int, hw: int, groups: int, weight_bytes: int, m
     most when workgroups run on other cores than the dispatch that wrote the input), splitting
     groups reads each weight once: pixels when the input is the bigger of the two and there
     are at least two pixel tiles (early, large layers), groups otherwise (late layers, Linear);
-    the other dimension fills the grid up to MAX_WORKGROUPS."""
+    the other dimension fills the grid up to MAX_WORKGROUPS. A kernel that streams its output
+    (spmm.py) keeps whole rows per workgroup when rows are not cache-line multiples, so it can
+    stage and stream them (then the chunk is a whole row too)."""
+    mr = variant.mr
     tiles = -(-hw // mr)
-    if tiles >= 2 and batch * c_in * hw * 4 > weight_bytes:
+    aligned = (hw * 4) % CACHE_LINE == 0
+    if tiles >= 2 and batch * c_in * hw * 4 > weight_bytes and (aligned or not variant.streams):
         gy = min(tiles, MAX_WORKGROUPS)
         grid = (min(groups, max(1, MAX_WORKGROUPS // gy)), gy)
     else:
         grid = (min(groups, MAX_WORKGROUPS), 1)
     chunk = max(mr, CHUNK_BYTES // (4 * c_in) // mr * mr)
+    if variant.streams and not aligned and variant.group * hw <= STAGE:
+        chunk = max(chunk, hw)
     return grid, chunk
 
 
@@ -140,7 +147,7 @@ def run(module, options: PassOptions) -> None:
             bindings += [("f32", c_out), ("f32", n * c_out * hw)]
             name = "pointwise" if kind_of(op) == "conv1x1" else "linear"
             grid, chunk = work_split(n, c_in, hw, ng, values.nbytes + (0 if indices is None else indices.nbytes),
-                                     variant.mr)
+                                     variant)
             export = Export(f"{name}_{len(exports)}", variant.name, tuple(bindings),
                             (n, c_in, c_out, hw, k, chunk), ng, 0.0 if relu is not None else -math.inf, math.inf,
                             span=hw, span_align=variant.mr, grid=grid)

@@ -2,6 +2,7 @@
 import pytest
 
 from spiree.mlir_passes.dispatch import MAX_WORKGROUPS, Export, split
+from spiree.mlir_passes.kernels.spmm import SpmmVariant
 from spiree.mlir_passes.materialize import work_split
 
 
@@ -36,12 +37,18 @@ def test_export_default_grid_and_validation():
 
 
 def test_pointwise_work_split():
-    # MobileNet-v1's first 1x1 layer (32 -> 64 channels, 112x112): pixels, 8 tiles-workgroups.
-    grid, chunk = work_split(1, 32, 112 * 112, 16, 64 * 32 * 4, 64)
-    assert grid == (1, 8) and chunk == 2048
+    host, arm = SpmmVariant(64, 4, 8, 16), SpmmVariant(16, 4, 8, 4)  # 16 lanes stream, 4 do not
+    dense = SpmmVariant(64, 4, 0, 16)
+    # MobileNet-v1's first 1x1 layer (32 -> 64 channels, 112x112): pixels, 8 tile-workgroups.
+    assert work_split(1, 32, 112 * 112, 16, 64 * 32 * 4, dense) == ((1, 8), 2048)
     # Its 14x14 512 -> 512 layer, dense: the weights (1 MB) outweigh the input (400 KB): groups.
-    assert work_split(1, 512, 196, 128, 512 * 512 * 4, 64)[0] == (8, 1)
-    # The same layer 90% sparse: pixels (4 tiles) x 2 group halves.
-    assert work_split(1, 512, 196, 128, 512 * 52 * 4 + 128 * 52 * 2, 64)[0] == (2, 4)
+    assert work_split(1, 512, 196, 128, 512 * 512 * 4, dense)[0] == (8, 1)
+    # The same layer 90% sparse: pixels (8 workgroups of its 13 16-pixel tiles) where the kernel does not
+    # stream; whole rows (196 floats, not a cache-line multiple) per workgroup where it does.
+    sparse = 512 * 52 * 4 + 128 * 52 * 2
+    assert work_split(1, 512, 196, 128, sparse, arm) == ((1, 8), 128)
+    assert work_split(1, 512, 196, 128, sparse, host) == ((8, 1), 196)
+    # 28x28 rows (784 floats) are whole lines: pixels (8 workgroups of its 13 64-pixel tiles).
+    assert work_split(1, 256, 784, 64, 256 * 26 * 4 + 64 * 26, host)[0] == (1, 8)
     # A Linear layer (one pixel): groups.
-    assert work_split(1, 1024, 1, 250, 1000 * 1024 * 4, 64)[0] == (8, 1)
+    assert work_split(1, 1024, 1, 250, 1000 * 1024 * 4, dense)[0] == (8, 1)

@@ -29,8 +29,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import CACHE_LINE, stream_writer
+
 INDEX_TYPES = {8: "int8_t", 16: "int16_t", 32: "int32_t"}
-CACHE_LINE = 64  # bytes
+# Floats of output a workgroup stages on the stack (16 KiB): whole output rows of a group, when
+# its rows are not line-aligned, so they can be streamed out (see _body).
+STAGE = 4096
 DENSE = 0  # index_bits of the dense variant: every input channel, no index table
 
 
@@ -99,10 +103,7 @@ class SpmmVariant:
         # each loaded copy of the executable has its own flag); on one thread they are stored in
         # place, where the next layer finds them in cache. Two copies of the body, so the choice
         # is made once per call.
-        return tiles + f"""
-static int {n}_running;  /* workgroups of this kernel running now, on all workers */
-static int {n}_shared;  /* 1 once two of them have run at the same time */
-""" + self._body(f"static void {n}_in_place", params, streaming=False) + self._body(
+        return tiles + stream_writer(n, f"spiree_v{self.lanes}") + self._body(f"static void {n}_in_place", params, streaming=False) + self._body(
             f"static void {n}_streamed", params, streaming=True) + f"""
 /* Called from MLIR with 1-D memrefs expanded (base, aligned, offset, size, stride). */
 void {n}({params}) {{
@@ -140,7 +141,7 @@ void {n}({params}) {{
         _, ix_arg, _, _ = self._idx()
         loops = "".join(
             f"""
-        for (; p + {t} <= pe; p += {t}) {self.name}_t{t}(xn, w, {ix_arg}b, on, hw, k, c0, rows, p, vmin, vmax{", " + str(int(streaming)) if t > 1 else ""});"""
+        for (; p + {t} <= pe; p += {t}) {self.name}_t{t}(xn, w, {ix_arg}b, o, hw, k, rows, p, vmin, vmax{", " + ("direct" if streaming else "0") if t > 1 else ""});"""
             for t in self.tile_sizes())
         return f"""
 {head}({params}) {{
@@ -149,10 +150,10 @@ void {n}({params}) {{
 {"" if self.dense else f"  const {INDEX_TYPES[self.index_bits]}* restrict idx = i_al + i_off;"}
   const float* restrict bias = b_al + b_off;
   float* restrict out = o_al + o_off;
-  if (chunk == 0) chunk = p_end - p_begin;
+  if (chunk == 0) chunk = p_end - p_begin;{self._stage_decl() if streaming else ""}
   for (size_t n = 0; n < batch; ++n) {{
     const float* xn = x + n * c_in * hw;
-    float* on = out + n * c_out * hw;
+    float* on = out + n * c_out * hw;{self._stage_begin() if streaming else ""}
     for (size_t pc = p_begin; pc < p_end; pc += chunk) {{
       const size_t pe = p_end - pc < chunk ? p_end : pc + chunk;{self._prefetch_chunk() if streaming else ""}
       for (size_t g = g_begin; g < g_end; ++g) {{
@@ -160,14 +161,39 @@ void {n}({params}) {{
 {"" if self.dense else f"        const {INDEX_TYPES[self.index_bits]}* ix = idx + g * k;"}
         const size_t c0 = g * {G};
         const size_t rows = c_out - c0 < {G} ? c_out - c0 : {G};
+        float* o = {"staged ? stage : " if streaming else ""}on + c0 * hw;  /* row c0 of this group */
         float b[{G}];
         for (size_t r = 0; r < {G}; ++r) b[r] = r < rows ? bias[c0 + r] : 0.0f;
-        size_t p = pc;{loops}
+        size_t p = pc;{loops}{self._stage_put() if streaming else ""}
       }}
-    }}
+    }}{self._stage_end() if streaming else ""}
   }}
 }}
 """
+
+    def _stage_decl(self) -> str:
+        """Streaming, rows not line-aligned (14x14, 7x7 layers): a workgroup that owns whole
+        output rows computes each group's rows into a stack buffer and streams them out; its
+        output is one contiguous range (groups are consecutive rows). Otherwise line-aligned row
+        segments are stored non-temporally straight from the tile ("direct")."""
+        return f"""
+  const int staged = p_begin == 0 && p_end == hw && chunk >= hw && {self.group} * hw <= {STAGE}
+                     && (hw * sizeof(float)) % {CACHE_LINE} != 0;
+  const int direct = !staged;
+  float stage[{STAGE}];
+  struct {self.name}_stream st;"""
+
+    def _stage_begin(self) -> str:
+        return f"""
+    if (staged) {self.name}_stream_begin(&st, on + g_begin * {self.group} * hw);"""
+
+    def _stage_put(self) -> str:
+        return f"""
+        if (staged) {self.name}_stream_put(&st, stage, rows * hw);"""
+
+    def _stage_end(self) -> str:
+        return f"""
+    if (staged) {self.name}_stream_end(&st);"""
 
     def _render_tile(self, mr: int) -> str:
         G = self.group
@@ -182,7 +208,7 @@ void {n}({params}) {{
    per nonzero, one load of the input row feeds {G} broadcast FMAs. */
 static inline __attribute__((always_inline)) void {self.name}_t{mr}(
     const float* restrict xn, const float* restrict w, {ix_param}
-    const float* restrict b, float* restrict on, size_t hw, size_t k, size_t c0, size_t rows,
+    const float* restrict b, float* restrict o, size_t hw, size_t k, size_t rows,
     size_t p, float vmin, float vmax, const int streaming) {{
   {vt} acc[{G}][{nv}];
   for (size_t r = 0; r < {G}; ++r)
@@ -198,7 +224,7 @@ static inline __attribute__((always_inline)) void {self.name}_t{mr}(
     }}
   }}
   for (size_t r = 0; r < rows; ++r) {{
-    float* dst = on + (c0 + r) * hw + p;{self._streaming_store(nv, vw, vt)}
+    float* dst = o + r * hw + p;{self._streaming_store(nv, vw, vt)}
     float t[{mr}];
     for (size_t v = 0; v < {nv}; ++v) *({vt}*)(t + v * {vw}) = acc[r][v];
     for (size_t m = 0; m < {mr}; ++m) {{
@@ -241,7 +267,7 @@ static inline __attribute__((always_inline)) void {self.name}_t{mr}(
 /* 1 pixel x {G} output channels (the remainder after the vector tiles). */
 static inline __attribute__((always_inline)) void {self.name}_t1(
     const float* restrict xn, const float* restrict w, {ix_param}
-    const float* restrict b, float* restrict on, size_t hw, size_t k, size_t c0, size_t rows,
+    const float* restrict b, float* restrict o, size_t hw, size_t k, size_t rows,
     size_t p, float vmin, float vmax) {{
   float acc[{G}];
   for (size_t r = 0; r < {G}; ++r) acc[r] = b[r];
@@ -251,7 +277,7 @@ static inline __attribute__((always_inline)) void {self.name}_t1(
   }}
   for (size_t r = 0; r < rows; ++r) {{
     float y = acc[r] < vmin ? vmin : acc[r];
-    on[(c0 + r) * hw + p] = y > vmax ? vmax : y;
+    o[r * hw + p] = y > vmax ? vmax : y;
   }}
 }}
 """
