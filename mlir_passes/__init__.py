@@ -26,9 +26,9 @@ class PassOptions:
 
 
 def _pipeline() -> tuple:
-    from . import detect, dwconv, materialize
+    from . import conv, detect, dwconv, materialize, maxpool, pool
 
-    return (detect, materialize, dwconv)
+    return (detect, materialize, dwconv, conv, maxpool, pool)
 
 
 # The passes the pipeline runs, in order (modules with `run(module, options)`).

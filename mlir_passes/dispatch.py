@@ -187,15 +187,20 @@ def dispatch(symbol: str, export: str, operands: list, result_type, before):
         ).results[0]
 
 
-def replace_with_dispatch(op, relu, symbol: str, export: str, operands: list) -> None:
-    """Replace `op` (and the ReLU `relu` consuming it, if not None) by a dispatch of
-    `@symbol::@export(operands)`, then erase what only they used."""
-    last = relu if relu is not None else op
+def replace_with_dispatch(op, absorbed, symbol: str, export: str, operands: list) -> None:
+    """Replace `op` and the ops `absorbed` after it (None, one op such as a ReLU, or an
+    epilogue's ops in topological order: the last one's result is what the dispatch replaces)
+    by a dispatch of `@symbol::@export(operands)`, then erase what only they used."""
+    if absorbed is None:
+        absorbed = ()
+    elif not isinstance(absorbed, (list, tuple)):
+        absorbed = (absorbed,)
+    last = absorbed[-1] if absorbed else op
     result = dispatch(symbol, export, operands, last.results[0].type, last)
     last.results[0].replace_all_uses_with(result)
     block = op.block
-    if relu is not None:
-        relu.erase()
+    for a in reversed(absorbed):
+        a.erase()
     op.erase()
     erase_dead(block)
 

@@ -1,51 +1,61 @@
-"""Pass `dwconv`: run 3x3 depthwise convolutions (padding 1, stride 1 or 2) on spiree's NCHW
-depthwise kernel, so they stay in the layout of the pointwise kernels (no transposes) and
-are vectorized along output columns.
+"""Pass `dwconv`: run depthwise convolutions (3x3, 5x5 or 7x7, stride 1 or 2, any zero padding)
+on spiree's NCHW depthwise kernel (mlir_passes/kernels/dwconv.py), so they stay in the layout
+of the pointwise kernels (no transposes), with the padding, the bias and the activation after
+them inside the kernel.
 
-Matches `linalg.depthwise_conv_2d_nchw_chw` with a constant [C, 3, 3] weight, unit dilations,
-equal strides of 1 or 2, whose input is a `tensor.pad` of one zero row/column on each side;
-the pad, the bias (accumulator init) and a following ReLU all move into the kernel.
+Matches `linalg.depthwise_conv_2d_nchw_chw` on f32 with a constant [C, K, K] weight, K in 3/5/7,
+unit dilations and equal strides of 1 or 2. The input is either a `tensor.pad` with zeros and
+static padding on H and W only (top/bottom/left/right may all differ), which moves into the
+kernel, or any other tensor (no padding). The bias comes from the accumulator init
+(`epilogue.bias_of`); the elementwise ops after the convolution that `epilogue.match_epilogue`
+recognizes (ReLU, ReLU6, clamp, sigmoid, SiLU, hardswish) become the kernel's epilogue. Work
+units are the N x C channel planes, split across workgroups.
 
 Before:
-    %p = tensor.pad %x low[0, 0, 1, 1] high[0, 0, 1, 1] { tensor.yield %zero } : tensor<1x8x5x5xf32> to tensor<1x8x7x7xf32>
-    %b = linalg.broadcast ins(%bias : tensor<8xf32>) outs(%e : tensor<1x8x5x5xf32>) dimensions = [0, 2, 3]
-    %0 = linalg.depthwise_conv_2d_nchw_chw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>}
-           ins(%p, %w : tensor<1x8x7x7xf32>, tensor<8x3x3xf32>) outs(%b : tensor<1x8x5x5xf32>) -> tensor<1x8x5x5xf32>
-    %1 = linalg.generic ... ReLU ...
+    %p = tensor.pad %x low[0, 0, 1, 2] high[0, 0, 2, 1] { tensor.yield %zero } : tensor<1x8x9x9xf32> to tensor<1x8x12x12xf32>
+    %b = linalg.broadcast ins(%bias : tensor<8xf32>) outs(%e : tensor<1x8x4x4xf32>) dimensions = [0, 2, 3]
+    %0 = linalg.depthwise_conv_2d_nchw_chw {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>}
+           ins(%p, %w : tensor<1x8x12x12xf32>, tensor<8x5x5xf32>) outs(%b : tensor<1x8x4x4xf32>) -> tensor<1x8x4x4xf32>
+    %1 = linalg.generic ... sigmoid(%0) ...
+    %2 = linalg.generic ... %0 * %1 ...                                        // SiLU
 After:
-    %1 = flow.dispatch @spiree_dwconv_kernels::@dwconv_0(%x, %w9, %bias) : (tensor<1x8x5x5xf32>, tensor<8x9xf32>, tensor<8xf32>) -> tensor<1x8x5x5xf32>
-    (+ the stream.executable with @dwconv_0 calling @spiree_dwconv3x3s1_f32_v{L})
+    %2 = flow.dispatch @spiree_dwconv_kernels::@dwconv_0(%x, %w25, %bias) : (tensor<1x8x9x9xf32>, tensor<8x25xf32>, tensor<8xf32>) -> tensor<1x8x4x4xf32>
+    (+ the stream.executable whose @dwconv_0 calls @spiree_dwconv_k5s2_v{L}_silu with the layer's
+     channels, h, w and paddings top 1, bottom 2, left 2, right 1)
 
-Left alone: other kernel sizes, paddings or dilations, strides other than 1 or 2, and
-convolutions whose weight is not a constant or whose accumulator init is not a bias.
+Left alone (IREE compiles them; each gets a report row with decision "iree" and the reason):
+dilated convolutions, unequal strides or strides other than 1/2, windows other than 3x3, 5x5,
+7x7, weights that are not constants, accumulator inits that are not a bias, non-f32 types.
 """
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
 from . import PassOptions
 from . import ir as mir
 from .dispatch import Export, constant, insert_executable, replace_with_dispatch
-from .epilogue import bias_of, constant_array, relu_consumer, scalar_constant
-from .kernels.dwconv import DwconvVariant, render_source
+from .epilogue import bias_of, constant_array, match_epilogue, scalar_constant
+from .kernels import render_sources
+from .kernels.dwconv import KERNEL_SIZES, STRIDES, DwconvVariant
 
 EXECUTABLE = "spiree_dwconv_kernels"
 DWCONV = "linalg.depthwise_conv_2d_nchw_chw"
 
 
-def _unpadded_input(value):
-    """The tensor before a `tensor.pad` of exactly one zero row/column on each side, or None."""
+def zero_padding(value):
+    """(input, [top, bottom, left, right]) when `value` is a `tensor.pad` with zeros and static
+    padding on H and W only; else (value, [0, 0, 0, 0])."""
     pad = value.owner
+    none = (value, [0, 0, 0, 0])
     if getattr(pad, "name", None) != "tensor.pad":
-        return None
-    if list(pad.attributes["static_low"]) != [0, 0, 1, 1] or list(pad.attributes["static_high"]) != [0, 0, 1, 1]:
-        return None
-    yields = [op.operation for op in pad.regions[0].blocks[0].operations]
-    if len(yields) != 1 or scalar_constant(yields[0].operands[0]) != 0.0:
-        return None
-    return pad.operands[0]
+        return none
+    low, high = list(pad.attributes["static_low"]), list(pad.attributes["static_high"])
+    if len(low) != 4 or low[:2] != [0, 0] or high[:2] != [0, 0] or min(low + high) < 0 or len(pad.operands) != 1:
+        return none  # dynamic padding has operands (and a negative marker in static_low/high)
+    body = [op.operation for op in pad.regions[0].blocks[0].operations]
+    if len(body) != 1 or scalar_constant(body[0].operands[0]) != 0.0:
+        return none
+    return pad.operands[0], [low[2], high[2], low[3], high[3]]
 
 
 def depthwise_convs(module) -> list:
@@ -57,6 +67,10 @@ def depthwise_convs(module) -> list:
     return ops
 
 
+def _f32(value) -> bool:
+    return str(mir.RankedTensorType(value.type).element_type) == "f32"
+
+
 def run(module, options: PassOptions) -> None:
     target = options.target
     exports: list[Export] = []
@@ -64,31 +78,49 @@ def run(module, options: PassOptions) -> None:
     with module.context, mir.Location.unknown():
         for op in depthwise_convs(module):
             padded, w_val, init = op.operands[0], op.operands[1], op.operands[2]
-            weight = constant_array(w_val)
+            c, kh, kw = mir.RankedTensorType(w_val.type).shape
             strides = mir.int_list(op.attributes["strides"])
             dilations = mir.int_list(op.attributes["dilations"])
-            x = _unpadded_input(padded)
-            if (weight is None or x is None or list(weight.shape[1:]) != [3, 3] or dilations != [1, 1]
-                    or strides[0] != strides[1] or strides[0] not in (1, 2)):
-                continue
-            n, c, h, w = mir.RankedTensorType(x.type).shape
+            row = {"op": f"dwconv{kh}x{kw}", "weight": [c, 1, kh, kw], "stride": strides[0]}
+            options.report.append(row)
+            weight = constant_array(w_val)
+            x, (top, bottom, left, right) = zero_padding(padded)
+            n, _, h, w = mir.RankedTensorType(x.type).shape
             ho, wo = mir.RankedTensorType(op.results[0].type).shape[2:]
-            bias = bias_of(init, c)
-            if bias is None:
+            k, s = kh, strides[0]
+            # The kernel's output size is (top + h + bottom - k) / s + 1 (and so for columns); an
+            # output that ends before the padded input does gets the padding it reads.
+            if (top + h + bottom - k) // s + 1 != ho:
+                bottom = (ho - 1) * s + k - top - h
+            if (left + w + right - k) // s + 1 != wo:
+                right = (wo - 1) * s + k - left - w
+            bias = bias_of(init, c) if weight is not None else None
+            reason = (
+                "dynamic shape" if any(d < 0 for d in (n, c, h, w, ho, wo)) else
+                "not f32" if not all(_f32(v) for v in (x, w_val, op.results[0])) else
+                f"dilated ({dilations[0]}x{dilations[1]})" if dilations != [1, 1] else
+                f"{kh}x{kw} window: the kernel takes {', '.join(f'{k}x{k}' for k in KERNEL_SIZES)}"
+                if kh != kw or kh not in KERNEL_SIZES else
+                f"strides {strides[0]}x{strides[1]}: the kernel takes equal strides of 1 or 2"
+                if strides[0] != strides[1] or strides[0] not in STRIDES else
+                "weight is not a constant" if weight is None else
+                "accumulator init is not a bias broadcast or zeros" if bias is None else
+                "output larger than the padded input" if min(bottom, right) < 0 else None)
+            if reason is not None:
+                row.update(decision="iree", reason=reason)
                 continue
-            variant = DwconvVariant(strides[0], target.vector_f32_lanes)
+            epi = match_epilogue(op.results[0], allow_residual=False)
+            variant = DwconvVariant(k, s, target.vector_f32_lanes, epi.act)
             variants.append(variant)
-            relu = relu_consumer(op.results[0])
             export = Export(f"dwconv_{len(exports)}", variant.name,
-                            (("f32", n * c * h * w), ("f32", c * 9), ("f32", c), ("f32", n * c * ho * wo)),
-                            (n, c, h, w, ho, wo), c, 0.0 if relu is not None else -math.inf, math.inf)
+                            (("f32", n * c * h * w), ("f32", c * k * k), ("f32", c), ("f32", n * c * ho * wo)),
+                            (c, h, w, top, bottom, left, right), n * c, epi.vmin, epi.vmax)
             exports.append(export)
-            operands = [x, constant(weight.reshape(c, 9).astype(np.float32), op), constant(bias, op)]
-            options.report.append({"op": "dwconv3x3", "weight": [c, 1, 3, 3], "stride": strides[0],
-                                   "decision": "kernel", "reason": variant.name})
-            replace_with_dispatch(op, relu, EXECUTABLE, export.name, operands)
+            operands = [x, constant(weight.reshape(c, k * k).astype(np.float32), op), constant(bias, op)]
+            row.update(decision="kernel", reason=variant.name, kernel=variant.name, epilogue=epi.describe())
+            replace_with_dispatch(op, list(epi.ops), EXECUTABLE, export.name, operands)
         if exports:
-            insert_executable(module, EXECUTABLE, exports, render_source(variants), target)
+            insert_executable(module, EXECUTABLE, exports, render_sources(variants), target)
 
 
 if __name__ == "__main__":

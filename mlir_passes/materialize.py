@@ -9,8 +9,11 @@ pixel) annotated by `detect`:
 - `spiree.dense = "..."` (and a constant weight): the weight becomes [NG, C_in, G] and the op a
   dispatch of `spiree_gemm_f32_{MR}x{G}_v{L}`, the same kernel reading every input channel,
   so the whole network stays in one layout (NCHW) with no transposes around the layer.
-The bias (the accumulator init: a `linalg.broadcast` of a constant vector, or zeros) and a
-following ReLU (`cmpf ugt/ogt` + `select`, or `maximumf` with 0) move into the kernel's epilogue.
+The bias (the accumulator init: a `linalg.broadcast` of a constant vector, or zeros) and the
+elementwise ops after the layer that `epilogue.match_epilogue` recognizes (a residual add, then
+ReLU / ReLU6 / clamp / sigmoid / SiLU / hardswish) move into the kernel's epilogue; an input that
+is `y * gate` with a [N, C, 1, 1] gate used only here (squeeze-and-excitation) becomes the
+kernel's `_scale` input, so the product is never materialized.
 
 Before:
     %b = linalg.broadcast ins(%bias : tensor<8xf32>) outs(%e : tensor<1x8x3x3xf32>) dimensions = [0, 2, 3]
@@ -42,10 +45,10 @@ from . import PassOptions
 from . import ir as mir
 from . import pattern
 from .detect import kind_of, pointwise_convs, weight_value
-from .dispatch import MAX_WORKGROUPS, Export, constant, insert_executable, replace_with_dispatch
-from .epilogue import bias_of, constant_array, relu_consumer
-from .kernels import CACHE_LINE, render_sources
-from .kernels.spmm import DENSE, STAGE, SpmmVariant
+from .dispatch import MAX_WORKGROUPS, Export, constant, erase_dead, insert_executable, replace_with_dispatch
+from .epilogue import bias_of, constant_array, match_epilogue
+from .kernels import render_sources
+from .kernels.spmm import DENSE, SpmmVariant
 
 EXECUTABLE = "spiree_pointwise_kernels"
 
@@ -58,9 +61,11 @@ def tile_pixels(target, group: int) -> int:
     return lanes * vectors_per_row
 
 
-# Output channels per block of the dense kernel (measured on AVX-512: 4 channels x 64 pixels
-# beat 8 x 32 on every MobileNet-v1 1x1 shape).
-DENSE_GROUP = 4
+def dense_group(target) -> int:
+    """Output channels per block of the dense kernel: 8 with 32 vector registers (8 x 2 vectors
+    of accumulators: measured 96-100 GFLOP/s on AVX-512 over MobileNet-v1/v2 1x1 shapes against
+    88-90 for 4 x 4), else 4."""
+    return 8 if target.vector_registers >= 32 else 4
 
 
 def dense_values(weight: np.ndarray, group: int) -> np.ndarray:
@@ -73,43 +78,47 @@ def dense_values(weight: np.ndarray, group: int) -> np.ndarray:
     return np.ascontiguousarray(padded.reshape(ng, group, c_in).transpose(0, 2, 1))
 
 
-# Bytes of input rows one pixel chunk may take: every group of a workgroup reuses the chunk from
-# the core's L2 (256 KiB or more on the targets' CPUs) before the kernel moves to the next chunk.
-CHUNK_BYTES = 256 * 1024
+def work_grid(batch: int, c_in: int, hw: int, groups: int, weight_bytes: int, mr: int) -> tuple[int, int]:
+    """Workgroups along (output-channel groups, pixels) of a layer, for multi-core scaling.
 
-
-def work_split(batch: int, c_in: int, hw: int, groups: int, weight_bytes: int, variant: SpmmVariant
-               ) -> tuple[tuple[int, int], int]:
-    """(workgroups along output-channel groups, along pixels) and the pixel chunk of a layer.
-
-    A workgroup reads the weights of its groups and the input rows of its pixels. Splitting
-    pixels moves each activation once (a workgroup reads only its own pixels, which matters
-    most when workgroups run on other cores than the dispatch that wrote the input), splitting
-    groups reads each weight once: pixels when the input is the bigger of the two and there
-    are at least two pixel tiles (early, large layers), groups otherwise (late layers, Linear);
-    the other dimension fills the grid up to MAX_WORKGROUPS. A kernel that streams its output
-    (spmm.py) keeps whole rows per workgroup when rows are not cache-line multiples, so it can
-    stage and stream them (then the chunk is a whole row too)."""
-    mr = variant.mr
+    A workgroup reads the weights of its groups and the input rows of its pixels: pixels are
+    split when the input is the bigger of the two and there are at least two pixel tiles (early,
+    large layers: each activation is then read by one core), groups otherwise (late layers,
+    Linear); the other dimension fills the grid up to MAX_WORKGROUPS."""
     tiles = -(-hw // mr)
-    aligned = (hw * 4) % CACHE_LINE == 0
-    if tiles >= 2 and batch * c_in * hw * 4 > weight_bytes and (aligned or not variant.streams):
+    if tiles >= 2 and batch * c_in * hw * 4 > weight_bytes:
         gy = min(tiles, MAX_WORKGROUPS)
-        grid = (min(groups, max(1, MAX_WORKGROUPS // gy)), gy)
-    else:
-        grid = (min(groups, MAX_WORKGROUPS), 1)
-    chunk = max(mr, CHUNK_BYTES // (4 * c_in) // mr * mr)
-    if variant.streams and not aligned and variant.group * hw <= STAGE:
-        chunk = max(chunk, hw)
-    return grid, chunk
+        return min(groups, max(1, MAX_WORKGROUPS // gy)), gy
+    return min(groups, MAX_WORKGROUPS), 1
+
+
+def se_gate(x):
+    """For x = `linalg.generic` y * gate (gate [N, C, 1, 1] broadcast over the pixels: the
+    squeeze-and-excitation scale) used only by the convolution: (y, gate, the generic)."""
+    mul = x.owner
+    if getattr(mul, "name", None) != "linalg.generic" or len(mul.operands) != 3 or len(list(x.uses)) != 1:
+        return None
+    body = [o.operation.name for o in mul.regions[0].blocks[0].operations]
+    if body != ["arith.mulf", "linalg.yield"]:
+        return None
+    maps = [str(m) for m in mul.attributes["indexing_maps"]]
+    y, gate = mul.operands[0], mul.operands[1]
+    shape = list(mir.RankedTensorType(x.type).shape)
+    if (len(shape) != 4 or list(mir.RankedTensorType(y.type).shape) != shape
+            or list(mir.RankedTensorType(gate.type).shape) != shape[:2] + [1, 1]
+            or maps[0] != maps[2] or "-> (d0, d1, 0, 0)>" not in maps[1]):
+        return None
+    return y, gate, mul
 
 
 def run(module, options: PassOptions) -> None:
     target = options.target
     exports: list[Export] = []
     variants: list[SpmmVariant] = []
+    rows = [r for r in options.report if r.get("op") in ("conv1x1", "linear")]
     with module.context, mir.Location.unknown():
-        for op in pointwise_convs(module):
+        for i, op in enumerate(pointwise_convs(module)):
+            row = rows[i] if i < len(rows) else {}
             sparse_info = op.attributes["spiree.sparse"] if "spiree.sparse" in op.attributes else None
             annotated = sparse_info is not None or "spiree.dense" in op.attributes
             for key in ("spiree.sparse", "spiree.dense"):
@@ -123,36 +132,49 @@ def run(module, options: PassOptions) -> None:
             bias = bias_of(init, c_out)
             if not annotated or weight is None or bias is None:
                 if annotated and weight is not None:
-                    options.report.append({"op": kind_of(op), "weight": [c_out, c_in], "decision": "iree",
-                                           "reason": "accumulator init is not a bias broadcast or zeros"})
+                    row.update(decision="iree", reason="accumulator init is not a bias broadcast or zeros")
                 continue
             if sparse_info is not None:
                 group = int(mir.ir.IntegerAttr(mir.ir.DictAttr(sparse_info)["group"]).value)
                 values, indices = pattern.pack(weight, group)
                 index_bits = indices.dtype.itemsize * 8
             else:
-                group = DENSE_GROUP
+                group = dense_group(target)
                 values, indices, index_bits = dense_values(weight, group), None, DENSE
-            variant = SpmmVariant(tile_pixels(target, group), group, index_bits, target.vector_f32_lanes)
+            epi = match_epilogue(op.result)
+            gate = se_gate(x) if kind_of(op) == "conv1x1" else None
+            variant = SpmmVariant(tile_pixels(target, group), group, index_bits, target.vector_f32_lanes,
+                                  epi.act, epi.residual is not None, gate is not None)
             variants.append(variant)
-            relu = relu_consumer(op.result)
             hw = h * w
             ng, k = values.shape[0], values.shape[1]
-            operands = [x, constant(values, op)]
+            operands = [gate[0] if gate else x, constant(values, op)]
             bindings = [("f32", n * c_in * hw), ("f32", values.size)]
             if indices is not None:
                 operands.append(constant(indices, op))
                 bindings.append((f"i{index_bits}", indices.size))
             operands.append(constant(bias, op))
-            bindings += [("f32", c_out), ("f32", n * c_out * hw)]
+            bindings.append(("f32", c_out))
+            if epi.residual is not None:
+                operands.append(epi.residual)
+                bindings.append(("f32", n * c_out * hw))
+            if gate is not None:
+                operands.append(gate[1])
+                bindings.append(("f32", n * c_in))
+            bindings.append(("f32", n * c_out * hw))
             name = "pointwise" if kind_of(op) == "conv1x1" else "linear"
-            grid, chunk = work_split(n, c_in, hw, ng, values.nbytes + (0 if indices is None else indices.nbytes),
-                                     variant)
+            grid = work_grid(n, c_in, hw, ng, values.nbytes + (0 if indices is None else indices.nbytes), variant.mr)
             export = Export(f"{name}_{len(exports)}", variant.name, tuple(bindings),
-                            (n, c_in, c_out, hw, k, chunk), ng, 0.0 if relu is not None else -math.inf, math.inf,
+                            (n, c_in, c_out, hw, k, variant.chunk(k)), ng, epi.vmin, epi.vmax,
                             span=hw, span_align=variant.mr, grid=grid)
             exports.append(export)
-            replace_with_dispatch(op, relu, EXECUTABLE, export.name, operands)
+            fused = [d for d in (epi.describe(), "input scaled by SE gate" if gate else "") if d and d != "none"]
+            row.update(kernel=variant.name, epilogue=", ".join(fused) or "none")
+            replace_with_dispatch(op, list(epi.ops), EXECUTABLE, export.name, operands)
+            if gate is not None:
+                block = gate[2].operation.block
+                gate[2].operation.erase()
+                erase_dead(block)
         if exports:
             insert_executable(module, EXECUTABLE, exports, render_sources(variants), target)
 

@@ -152,17 +152,21 @@ def unpack(values: np.ndarray, indices: np.ndarray, c_out: int, positions: int) 
 
 
 # The compiler's per-layer rule. Layer kinds, as the pruner and `spiree inspect` name them:
-# "conv1x1" (1x1, stride 1, no dilation, groups=1), "conv" (any other groups=1 convolution),
-# "linear", "dwconv" (depthwise, always dense).
-SPARSE_KINDS: tuple[str, ...] = ("conv1x1", "linear")
+# "conv1x1" (1x1, stride 1, no dilation, groups=1), "conv" (any other groups=1 convolution
+# with unit dilation and equal strides of 1 or 2: KxK, and strided 1x1), "conv_other" (dilated,
+# or other strides), "linear", "dwconv" (depthwise, always dense).
+SPARSE_KINDS: tuple[str, ...] = ("conv1x1", "linear", "conv")
 # Same default as `mlir_passes.PassOptions.min_sparsity` (the measured sparse/dense crossover).
 COMPILER_MIN_SPARSITY = 0.2
 
 
 def compiler_uses(kind: str, pat: GroupPattern | None, min_sparsity: float = COMPILER_MIN_SPARSITY) -> bool:
-    """True when spiree's sparse passes will compile this layer with the sparse kernel: its kind
+    """True when spiree's sparse passes will compile this layer with a sparse kernel: its kind
     is one the kernels cover (`SPARSE_KINDS`: 1x1 stride-1 convolutions and Linear layers, which
-    the `detect` pass matches) and the pattern's sparsity (by kept sets, any G) is at least `min_sparsity`.
-    Everything else (depthwise, KxK, Linear, too dense) stays dense. The one place this rule
-    lives: the detect pass and `spiree inspect` both ask here."""
+    the `detect` pass matches; KxK and strided convolutions, which the `conv` pass matches) and
+    the pattern's sparsity (by kept sets, any G) is at least `min_sparsity`. For "conv" layers
+    the `conv` pass also compares its cost estimates of the sparse and the dense kernel for the
+    layer's shape and G (G=1 needs ~65% sparsity, G=2 ~30%) and records the outcome in the
+    build's report. Everything else (depthwise, dilated, too dense) stays dense. The one place
+    this rule lives: the passes and `spiree inspect` both ask here."""
     return pat is not None and kind in SPARSE_KINDS and pat.sparsity >= min_sparsity

@@ -15,8 +15,12 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .init import randomize_
+from .init import calibrate_batchnorm_, randomize_
+from .efficientnet_b0 import EfficientNetB0
 from .mobilenet_v1 import MobileNetV1
+from .mobilenet_v2 import MobileNetV2
+from .mobilenet_v3 import MobileNetV3Large
+from .resnet import ResNet
 from .tiny import TinyResidualCNN, TinySeparableCNN
 
 __all__ = ["eval_mode", "ModelSpec", "LoadedModel", "REGISTRY", "load_model", "parse_model_source", "ModelError"]
@@ -32,6 +36,10 @@ class RegistryEntry:
     description: str
     # Default options; `resolution`, `batch` and `in_channels` shape the example input.
     defaults: dict[str, Any]
+    # Random weights: BatchNorm statistics measured on a random batch (init.calibrate_batchnorm_)
+    # instead of drawn at random. The standard networks below need it (residual adds grow the
+    # activations otherwise); MobileNet-v1 and the tiny nets keep their earlier weights.
+    calibrate_batchnorm: bool = False
 
 
 def _channels(width) -> int:
@@ -41,12 +49,43 @@ def _channels(width) -> int:
     return int(float(width))
 
 
+def _resnet_entry(depth: int) -> RegistryEntry:
+    return RegistryEntry(
+        lambda width, num_classes, **_: ResNet(depth, width=width, num_classes=num_classes),
+        f"ResNet-{depth} (He et al. 2016), ImageNet head; width multiplies every channel count "
+        f"(not in the paper: 1.0 is the published network)",
+        {"width": 1.0, "num_classes": 1000, "resolution": 224, "batch": 1},
+        calibrate_batchnorm=True,
+    )
+
+
 REGISTRY: dict[str, RegistryEntry] = {
     "mobilenet_v1": RegistryEntry(
         lambda width, num_classes, **_: MobileNetV1(width=width, num_classes=num_classes),
         "MobileNet-v1 (Howard et al. 2017), ImageNet head",
         {"width": 1.0, "num_classes": 1000, "resolution": 224, "batch": 1},
     ),
+    "mobilenet_v2": RegistryEntry(
+        lambda width, num_classes, **_: MobileNetV2(width=width, num_classes=num_classes),
+        "MobileNetV2 (Sandler et al. 2018), ImageNet head",
+        {"width": 1.0, "num_classes": 1000, "resolution": 224, "batch": 1},
+        calibrate_batchnorm=True,
+    ),
+    "mobilenet_v3_large": RegistryEntry(
+        lambda width, num_classes, **_: MobileNetV3Large(width=width, num_classes=num_classes),
+        "MobileNetV3-Large (Howard et al. 2019), ImageNet head",
+        {"width": 1.0, "num_classes": 1000, "resolution": 224, "batch": 1},
+        calibrate_batchnorm=True,
+    ),
+    "efficientnet_b0": RegistryEntry(
+        lambda width, num_classes, **_: EfficientNetB0(width=width, num_classes=num_classes),
+        "EfficientNet-B0 (Tan & Le 2019), ImageNet head",
+        {"width": 1.0, "num_classes": 1000, "resolution": 224, "batch": 1},
+        calibrate_batchnorm=True,
+    ),
+    "resnet18": _resnet_entry(18),
+    "resnet34": _resnet_entry(34),
+    "resnet50": _resnet_entry(50),
     "tiny_cnn": RegistryEntry(
         lambda width, num_classes, **_: TinySeparableCNN(num_classes=num_classes, width=_channels(width)),
         "small separable CNN (MobileNet-v1 layer kinds) for tests",
@@ -142,10 +181,13 @@ def eval_mode(module: nn.Module) -> nn.Module:
 
 def _from_registry(spec: ModelSpec) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
     o = spec.options
-    module = REGISTRY[spec.source].build(**o)
+    entry = REGISTRY[spec.source]
+    module = entry.build(**o)
+    in_channels = o.get("in_channels", 3)
     if not spec.weights:
         randomize_(module, spec.seed)
-    in_channels = o.get("in_channels", 3)
+        if entry.calibrate_batchnorm:
+            calibrate_batchnorm_(module, (in_channels, int(o["resolution"]), int(o["resolution"])), spec.seed)
     gen = torch.Generator().manual_seed(spec.seed + 1)
     x = torch.randn(int(o["batch"]), in_channels, int(o["resolution"]), int(o["resolution"]),
                     generator=gen)

@@ -49,6 +49,14 @@ def runtime_version() -> str:
     return metadata.version("iree-base-runtime")
 
 
+def host_tools_dir() -> Path:
+    """IREE's host tools (iree-flatcc-cli, iree-c-embed-data) in the installed iree-base-runtime
+    wheel: what the module's CMake needs as IREE_HOST_BIN_DIR for an NDK (cross) build."""
+    import iree._runtime_libs as libs
+
+    return Path(libs.__file__).resolve().parent
+
+
 def check_android_artifact(artifact: Artifact) -> None:
     """Refuse artifacts the Android runtime cannot run: other targets, other IREE versions."""
     m = artifact.manifest
@@ -198,7 +206,7 @@ def next_steps(bundle: AndroidBundle) -> str:
     mod = bundle.module_dir.resolve()
     v = runtime_version()
     steps = [
-        f"  1. Get the IREE {v} runtime source (once):",
+        f"  1. Get the IREE {v} runtime source (once), and the NDK + CMake 3.31.6 (IREE needs >= 3.26):",
         f"       git clone --branch v{v} --depth 1 https://github.com/iree-org/iree.git ~/iree-{v}",
         f"       (cd ~/iree-{v} && bash build_tools/scripts/git/update_runtime_submodules.sh)",
     ]
@@ -207,6 +215,7 @@ def next_steps(bundle: AndroidBundle) -> str:
             "  2. In your app's settings.gradle:",
             f"       include ':spiree'; project(':spiree').projectDir = file('{mod}')",
             f"     and in gradle.properties: spiree.ireeSourceDir=/absolute/path/to/iree-{v}",
+            f"       spiree.ireeHostBinDir={host_tools_dir()}   (IREE's host tools, this machine's)",
             "  3. In your app's build.gradle: dependencies { implementation project(':spiree') }",
         ]
     else:

@@ -19,21 +19,32 @@ from .runtime import TensorSpec, check_inputs, make_runner, resolve_device
 def compile(model: "str | nn.Module", example_inputs: Sequence[Any] | None = None, *,
             target: "str | Target" = "host", options: dict[str, Any] | None = None,
             weights: str | None = None, seed: int = 0,
-            emit_mlir: "str | os.PathLike | None" = None, sparsity: float | None = None,
-            group: int = 4, balanced: bool = True, rearrange: bool = False) -> Artifact:
-    """Compile a model for a target.
+            emit_mlir: "str | os.PathLike | None" = None, kernels: str = "sparse",
+            sparsity: float | None = None, group: int = 4, balanced: bool = True,
+            rearrange: bool = False) -> Artifact:
+    """Compile a model for a target; what `spiree compile` does, with the same names
+    (`--unbalanced` is `balanced=False`, `--width W` is `options={"width": W}`, `--report` is
+    `Artifact.report()`, `-o out.vmfb` is `Artifact.save("out.vmfb")`).
 
     `model` is a registry name (`"mobilenet_v1"`), a `.pt2` path, `"package.module:factory"`,
-    or an `nn.Module` together with `example_inputs`. With `sparsity`, the model is first pruned
-    one-shot to that group-sparse pattern (G=`group`; see `spiree.pipeline.prune`).
+    an `nn.Module` together with `example_inputs`, or a `torch.export.ExportedProgram`.
+    `kernels`: "sparse" (default), "dense" or "iree" (see `BuildOptions`). With `sparsity`, the
+    model is first pruned one-shot to that group-sparse pattern (G=`group`; see
+    `spiree.pipeline.prune`).
     """
     loaded = as_loaded_model(model, example_inputs, options=options, weights=weights, seed=seed)
     return build(loaded, target, options=BuildOptions(
-        emit_mlir=Path(emit_mlir) if emit_mlir else None, sparsity=sparsity, group=group,
-        balanced=balanced, rearrange=rearrange))
+        emit_mlir=Path(emit_mlir) if emit_mlir else None, kernels=kernels, sparsity=sparsity,
+        group=group, balanced=balanced, rearrange=rearrange))
 
 
 def as_loaded_model(model, example_inputs=None, *, options=None, weights=None, seed=0) -> LoadedModel:
+    import torch
+
+    if isinstance(model, torch.export.ExportedProgram):
+        if example_inputs is None and model.example_inputs is not None:
+            example_inputs = model.example_inputs[0]
+        model = model.module()
     if isinstance(model, nn.Module):
         if example_inputs is None:
             raise ValueError("compiling an nn.Module needs example_inputs (a tuple of tensors)")

@@ -46,6 +46,12 @@ class Artifact:
     def outputs(self) -> list[TensorSpec]:
         return [TensorSpec.from_json(d) for d in self.manifest["outputs"]]
 
+    def report(self) -> str:
+        """The passes' per-layer sparse/dense decisions as a table (what `--report` prints)."""
+        from .report import format_pass_report
+
+        return format_pass_report(self.manifest.get("passes", []))
+
     def save(self, path: "str | os.PathLike") -> Path:
         """Write `path` (.vmfb) and its manifest beside it; nothing partial on failure."""
         path = Path(path)

@@ -154,14 +154,20 @@ class InstructionCountsUnavailable(RuntimeError):
 
 def instruction_counts(vmfbs: dict[str, bytes], inputs: Sequence[np.ndarray], target: Target) -> dict[str, dict]:
     """Dynamic instructions per inference of each build (name -> counts) for an aarch64 target,
-    counted under qemu-aarch64 with an instruction-count TCG plugin.
+    counted under qemu-aarch64 with spiree's instruction-count TCG plugin
+    (`pipeline.arm64_counts`: one inference = a 2-call run minus a 1-call run, per dispatch)."""
+    import shutil
 
-    The hook for the plugin (issue 13): spiree has no such plugin yet, so this raises
-    InstructionCountsUnavailable saying so, and `spiree bench --target arm64` reports the counts
-    as unavailable instead of inventing them."""
-    raise InstructionCountsUnavailable(
-        "spiree has no qemu instruction-count plugin yet (issue 13), so dynamic instruction counts "
-        "cannot be measured")
+    from .arm64_counts import instruction_counts as count
+
+    if shutil.which("qemu-aarch64") is None:
+        raise InstructionCountsUnavailable("qemu-aarch64 is not installed (scripts/setup.sh installs it)")
+    out = {}
+    for name, vmfb in vmfbs.items():
+        log.info("bench: counting instructions of %s under qemu ...", name)
+        c = count(vmfb, inputs, target)
+        out[name] = {**c["per_inference"], "by_kind": c["by_kind"]}
+    return out
 
 
 # ------------------------------------------------------------------------------------------------

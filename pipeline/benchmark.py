@@ -42,49 +42,59 @@ def _benchmark_module(vmfb: bytes, inputs: Sequence[np.ndarray], target: Target,
     return proc
 
 
+CLOCKS = ("real", "cpu")
+
+
 def time_once(vmfb: bytes, inputs: Sequence[np.ndarray], target: Target, *, entry: str = "main",
-              min_time_s: float = 0.2, device: "str | Device | None" = None) -> float:
+              min_time_s: float = 0.2, device: "str | Device | None" = None, clock: str = "real") -> float:
     """Mean milliseconds per call over a run of at least `min_time_s`: iree-benchmark-module,
-    or for wasm32 (no stock tool loads wasm executables) calls through the wasm runner."""
+    or for wasm32 (no stock tool loads wasm executables) calls through the wasm runner.
+    `clock="cpu"`: the CPU time of the (single) executing thread instead of wall time, which
+    time slices taken by other processes on a shared machine do not inflate."""
+    if clock not in CLOCKS:
+        raise ValueError(f"clock {clock!r} is not one of {', '.join(CLOCKS)}")
     device = resolve_device(device)
     if target.runner == "wasm":
-        return _time_in_process(vmfb, inputs, target, entry=entry, min_time_s=min_time_s, device=device)
+        return _time_in_process(vmfb, inputs, target, entry=entry, min_time_s=min_time_s, device=device, clock=clock)
     proc = _benchmark_module(vmfb, inputs, target, entry=entry, device=device, min_time_s=min_time_s,
                              extra=["--benchmark_format=json"])
     bm = json.loads(proc.stdout)["benchmarks"][0]
-    return float(bm["real_time"]) * _UNIT_MS[bm["time_unit"]]
+    return float(bm[f"{clock}_time"]) * _UNIT_MS[bm["time_unit"]]
 
 
 def alternate(builds: dict[str, bytes], inputs, target: Target, *, repeats: int = 10,
-              warmup: int = 1, min_time_s: float = 0.2, device: "str | Device | None" = None) -> dict[str, list[float]]:
+              warmup: int = 1, min_time_s: float = 0.2, device: "str | Device | None" = None,
+              clock: str = "real") -> dict[str, list[float]]:
     """Time several builds side by side, alternating between them on every repeat."""
     times: dict[str, list[float]] = {k: [] for k in builds}
     for r in range(warmup + repeats):
         for name, vmfb in builds.items():
-            t = time_once(vmfb, inputs, target, min_time_s=min_time_s, device=device)
+            t = time_once(vmfb, inputs, target, min_time_s=min_time_s, device=device, clock=clock)
             if r >= warmup:
                 times[name].append(t)
     return times
 
 
 def _time_in_process(vmfb: bytes, inputs, target: Target, *, entry: str, min_time_s: float,
-                     device: Device) -> float:
-    n, seconds = _repeat(make_runner(vmfb, entry, target, device), inputs, min_time_s)
+                     device: Device, clock: str = "real") -> float:
+    n, seconds = _repeat(make_runner(vmfb, entry, target, device), inputs, min_time_s,
+                         timer=time.thread_time if clock == "cpu" else time.perf_counter)
     return seconds / n * 1e3
 
 
-def _repeat(run, inputs, min_time_s: float, before=lambda: None, *, warm: bool = True) -> tuple[int, float]:
+def _repeat(run, inputs, min_time_s: float, before=lambda: None, *, warm: bool = True,
+            timer=time.perf_counter) -> tuple[int, float]:
     """Warm `run` up once (loads executables, moves constants into place; `warm=False`: already
     warm), call `before`, then call `run` until at least `min_time_s` and 2 calls have passed:
-    (calls, seconds)."""
+    (calls, seconds by `timer`)."""
     if warm:
         run(*inputs)
     before()
-    n, t0 = 0, time.perf_counter()
+    n, t0 = 0, timer()
     while True:
         run(*inputs)
         n += 1
-        elapsed = time.perf_counter() - t0
+        elapsed = timer() - t0
         if elapsed >= min_time_s and n >= 2:
             return n, elapsed
 

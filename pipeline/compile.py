@@ -82,6 +82,8 @@ def compile_module(module: MlirModule, target: Target, options: CompileOptions =
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise _compile_error(proc, module, flags, stage, target)
+        if proc.stderr.strip():  # IREE's warnings: kept by the CLI, shown with --verbose
+            logging.getLogger("iree").warning("iree-compile: %s", proc.stderr.strip())
         return out.read_bytes()
 
 
@@ -95,5 +97,5 @@ def _compile_error(proc, module: MlirModule, flags: list[str], stage: str, targe
     diag = next((l.strip() for l in proc.stderr.splitlines() if "error:" in l), proc.stderr.strip()[-300:])
     return CompileError(
         f"IREE failed at stage {stage!r} for target {target.name!r}: {diag} "
-        f"(repro kept in {repro_dir}; rerun with: {cmd})"
+        f"(repro kept in {repro_dir}; rerun with: {cmd})", repro_dir=repro_dir
     )

@@ -2,7 +2,13 @@
 
 
 class SpireeError(Exception):
-    """A failure the user can act on; the CLI prints it as one line and exits 1."""
+    """A failure the user can act on; the CLI prints it as one line and exits 1.
+
+    `repro_dir`: where the failure's inputs were kept (the CLI adds torch/IREE messages there)."""
+
+    def __init__(self, message: str = "", *, repro_dir=None):
+        super().__init__(message)
+        self.repro_dir = repro_dir
 
 
 class ExportError(SpireeError):

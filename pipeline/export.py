@@ -29,11 +29,16 @@ log = logging.getLogger(__name__)
 
 
 def fold_batchnorm(module: nn.Module) -> nn.Module:
-    """A copy of `module` in eval mode with Conv+BatchNorm pairs folded (torch.fx fusion).
+    """A copy of `module` in eval mode with Conv+BatchNorm pairs folded (torch.fx fusion, or
+    pipeline/bn_fold.py on the aten graph of a `.pt2`).
 
     Models torch.fx cannot trace are returned unfolded (IREE then fuses the scale/shift)."""
     module = eval_mode(copy.deepcopy(module))
     if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules()):
+        if isinstance(module, torch.fx.GraphModule):  # unlifted from a .pt2: aten ops
+            from .bn_fold import fold_aten_batchnorm
+
+            log.info("folded %d BatchNorm(s) of the exported graph", fold_aten_batchnorm(module))
         return module
     try:
         from torch.fx.experimental.optimization import fuse

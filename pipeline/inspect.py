@@ -63,7 +63,7 @@ def layer_table(module: nn.Module, example_inputs) -> list[LayerInfo]:
             return None
         key = params.get(node.name)
         if key is not None:
-            return state[key]
+            return state[key] if key in state else ep.constants[key]  # non-persistent buffers
         key = sig.inputs_to_lifted_tensor_constants.get(node.name)
         return ep.constants.get(key) if key is not None else None
 
@@ -93,7 +93,7 @@ def layer_table(module: nn.Module, example_inputs) -> list[LayerInfo]:
                               dilation=1 if op == "linear" else dilation,
                               groups=1 if op == "linear" else groups)
             layers.append(LayerInfo(
-                name=_module_path(node), op=op, kernel=kernel, in_shape=in_shape,
+                name=_layer_name(node, params, sig), op=op, kernel=kernel, in_shape=in_shape,
                 out_shape=out_shape, weight_shape=tuple(w.shape), macs=int(macs), params=int(n),
                 sparsity=float((w == 0).sum()) / w.numel(),
                 **pattern_columns(kind, w.detach().numpy(), int(macs)),
@@ -103,7 +103,8 @@ def layer_table(module: nn.Module, example_inputs) -> list[LayerInfo]:
 
 def layer_kind(op: str, weight_shape: tuple[int, ...], *, stride: int = 1, dilation: int = 1,
                groups: int = 1) -> str:
-    """The layer kind `pattern.compiler_uses` takes: conv1x1, conv, linear, dwconv, grouped."""
+    """The layer kind `pattern.compiler_uses` takes: conv1x1, conv, conv_other, linear, dwconv,
+    grouped."""
     if op == "linear":
         return "linear"
     if op == "dwconv":
@@ -112,7 +113,7 @@ def layer_kind(op: str, weight_shape: tuple[int, ...], *, stride: int = 1, dilat
         return "grouped"
     if weight_shape[2:] == (1, 1) and stride == 1 and dilation == 1:
         return "conv1x1"
-    return "conv"
+    return "conv" if dilation == 1 and stride in (1, 2) else "conv_other"
 
 
 def pattern_columns(kind: str, weight, macs: int) -> dict:
@@ -130,6 +131,15 @@ def pattern_columns(kind: str, weight, macs: int) -> dict:
         "macs_saved": int(round(macs * pat.sparsity)) if sparse else 0,
         "compiler": "sparse" if sparse else "dense",
     }
+
+
+def _layer_name(node, params, sig) -> str:
+    """The name `spiree prune --layers` takes: the module path for a module's own `.weight`, else
+    the weight tensor's name (a buffer or constant); see prune/exported.py."""
+    from .prune.exported import layer_name
+
+    key = params.get(node.args[1].name) or sig.inputs_to_lifted_tensor_constants.get(node.args[1].name)
+    return layer_name(key) if key else _module_path(node)
 
 
 def _module_path(node) -> str:

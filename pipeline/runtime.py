@@ -234,6 +234,12 @@ def tool_command_prefix(target: Target, tool: str = "iree-run-module") -> list[s
         return [str(found)]
     if target.arch != "aarch64":
         raise RunError(f"no way to execute {target.name} artifacts on this machine")
+    return [*qemu_prefix(), str(aarch64_tool(tool))]
+
+
+def qemu_prefix() -> list[str]:
+    """`qemu-aarch64 -L <arm64 sysroot> -E LD_LIBRARY_PATH=<sysroot>/lib`: the start of a command
+    running an aarch64 Linux program under emulation (on any host, also an arm64 one)."""
     qemu = shutil.which("qemu-aarch64") or shutil.which("qemu-aarch64-static")
     if not qemu:
         raise RunError(
@@ -245,13 +251,21 @@ def tool_command_prefix(target: Target, tool: str = "iree-run-module") -> list[s
             f"the arm64 libc ({fetch_tools.QEMU_SYSROOT}) is missing: run scripts/setup.sh "
             f"(installs libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross)"
         )
+    # The guest's loader searches /lib/aarch64-linux-gnu etc. too, which qemu maps to the host's
+    # arm64 multiarch libraries when those are installed (a different glibc than the sysroot's
+    # ld.so: the tool hangs). The sysroot's library directory first, explicitly, avoids them.
+    return [qemu, "-L", fetch_tools.QEMU_SYSROOT, "-E", f"LD_LIBRARY_PATH={fetch_tools.QEMU_SYSROOT}/lib"]
+
+
+def aarch64_tool(tool: str) -> Path:
+    """The aarch64 build of an IREE runtime tool (fetched from the aarch64 wheel once)."""
     tool_path = fetch_tools.tools_dir() / tool
     if not tool_path.is_file():
         try:
             fetch_tools.fetch()
         except RuntimeError as e:
             raise RunError(f"{e}; or run scripts/setup.sh") from None
-    return [qemu, "-L", fetch_tools.QEMU_SYSROOT, str(tool_path)]
+    return tool_path
 
 
 def make_runner(vmfb: bytes, entry: str, target: Target, device: "str | Device | None" = None):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# spiree setup: system packages (apt), the .venv with spiree + test extras, and the
+# spiree setup: system packages (apt), the .venv with spiree + test extras (and CMake >= 3.26), and the
 # aarch64 IREE runtime tools used to run arm64 artifacts under qemu-user, and the aarch64
 # Wasmtime library used to check wasm32 artifacts on an arm64 host (also under qemu-user).
 # Idempotent: re-running skips what is already there.
@@ -42,6 +42,13 @@ if ! .venv/bin/python -c "import spiree, iree.compiler, iree.runtime, torch, tor
   touch .venv/.spiree-installed
 else
   log "python packages present"
+fi
+
+# 2b. CMake >= 3.26 (IREE's minimum; Debian 12 has 3.25) in .venv, for building the Android
+# module's native library with the IREE runtime (scripts/verify_android_runtime.py).
+if ! .venv/bin/cmake --version 2>/dev/null | grep -qE 'version 3\.(2[6-9]|3[0-9])\.'; then
+  log "installing cmake>=3.26 into .venv"
+  .venv/bin/python -m pip install -q 'cmake>=3.26,<4'
 fi
 
 # 3. aarch64 IREE runtime tools (iree-run-module etc.) for arm64 artifacts under qemu, and the

@@ -26,8 +26,9 @@ def _model_options(args) -> dict:
     return opts
 
 
-def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="registry name (see `spiree inspect --list`), a .pt2 file, or package.module:factory")
+def _add_model_args(p: argparse.ArgumentParser, *, optional: bool = False) -> None:
+    p.add_argument("model", help="registry name (see `spiree inspect --list`), a .pt2 file, or package.module:factory",
+                   **({"nargs": "?"} if optional else {}))
     p.add_argument("--width", type=float, help="width multiplier (registry models)")
     p.add_argument("--resolution", type=int, help="input resolution (registry models)")
     p.add_argument("--num-classes", type=int, help="classifier outputs (registry models)")
@@ -95,17 +96,8 @@ def cmd_compile(args) -> int:
           f"{m['macs'] / 1e6:.1f}M MACs, {m['parameters']:,} parameters) and {out.with_suffix('.json')} "
           f"in {time.perf_counter() - t0:.1f} s")
     if args.report:
-        print(format_pass_report(m["passes"]))
+        print(artifact.report())
     return 0
-
-
-def format_pass_report(rows: list[dict]) -> str:
-    """The passes' per-layer decisions as a table (`spiree compile --report`)."""
-    lines = [f"{'#':>3}  {'op':<10} {'weight':<16} {'decision':<9} reason"]
-    for i, r in enumerate(rows):
-        weight = "x".join(map(str, r.get("weight", [])))
-        lines.append(f"{i:>3}  {r['op']:<10} {weight:<16} {r['decision']:<9} {r['reason']}")
-    return "\n".join(lines)
 
 
 def cmd_run(args) -> int:
@@ -236,17 +228,22 @@ def cmd_prune(args) -> int:
     config = [n.strip() for n in args.layers.split(",") if n.strip()] if args.layers else None
     loaded = as_loaded_model(args.model, options=_model_options(args), weights=args.weights, seed=args.seed)
     t0 = time.perf_counter()
-    result = prune(loaded.module, po, config=config)
+    source = loaded.module
+    if loaded.spec.kind == "pt2" and not loaded.spec.weights:
+        source = torch.export.load(loaded.spec.source)  # prune the program itself, keep its graph
+    result = prune(source, po, config=config)
     for l in result.layers:
         log.info("prune: %-20s %-8s G=%d sparsity %.3f, %.1f%% of its magnitude kept", l["name"], l["kind"],
                  l["group"], l["zeros"], 100 * l["energy_kept"])
     kept = f"{result.energy_kept:.1%} of their magnitude kept"
     if po.rearrange:
-        plain = prune(loaded.module, dataclasses.replace(po, rearrange=False), config=config)
+        plain = prune(source, dataclasses.replace(po, rearrange=False), config=config)
         kept += f" ({plain.energy_kept:.1%} without rearrangement)"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ep = torch.export.export(eval_mode(result.model), tuple(loaded.example_inputs), strict=False)
+    ep = result.model
+    if not isinstance(ep, torch.export.ExportedProgram):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ep = torch.export.export(eval_mode(result.model), tuple(loaded.example_inputs), strict=False)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".pt2", dir=out.parent)
     os.close(fd)
@@ -261,9 +258,28 @@ def cmd_prune(args) -> int:
     return 0
 
 
+def cmd_list_models() -> int:
+    from spiree.models.registry import REGISTRY
+
+    rows = [("name", "defaults", "description")]
+    for name, e in REGISTRY.items():
+        rows.append((name, " ".join(f"{k}={v}" for k, v in e.defaults.items()), e.description))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    return 0
+
+
 def cmd_inspect(args) -> int:
     from spiree.pipeline.inspect import format_table, LayerInfo
 
+    if args.list:
+        if args.model is not None:
+            raise ValueError(f"--list takes no model (got {args.model!r}): run `spiree inspect --list` alone")
+        return cmd_list_models()
+    if args.model is None:
+        raise ValueError("inspect needs a MODEL (registry name, .pt2 file, factory or .vmfb): "
+                         "`spiree inspect --list` lists the registry")
     if args.model.endswith(".vmfb"):
         from spiree.pipeline.artifact import Artifact
 
@@ -323,7 +339,8 @@ def cmd_bench(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="spiree", description="Compile pruned PyTorch CNNs with IREE for arm64 and wasm32.")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="debug logging, and the warnings and log messages of torch and IREE")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     c = sub.add_parser("compile", help="compile a model to a .vmfb (+ .json manifest)")
@@ -362,7 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.set_defaults(func=cmd_prune)
 
     i = sub.add_parser("inspect", help="per-layer table of a model or an artifact")
-    _add_model_args(i)
+    _add_model_args(i, optional=True)
+    i.add_argument("--list", action="store_true", help="list the registry's models and their default options")
     i.set_defaults(func=cmd_inspect)
 
     a = sub.add_parser("android", help="compile for arm64 into an Android library module (Java API + JNI)",
@@ -401,20 +419,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
-        format="[spiree] %(message)s", stream=sys.stderr,
-    )
+    from spiree.pipeline import quiet
     from spiree.pipeline.errors import SpireeError
 
-    try:
-        return args.func(args)
-    except (SpireeError, ValueError) as e:
-        print(f"spiree: error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("spiree: interrupted", file=sys.stderr)
-        return 1
+    quiet.setup_logging(logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO)
+    with quiet.capture(echo=args.verbose) as messages:  # torch/IREE warnings and logs, see quiet.py
+        try:
+            return args.func(args)
+        except (SpireeError, ValueError) as e:
+            where = ""
+            if messages:
+                kept = quiet.keep(messages, getattr(e, "repro_dir", None))
+                where = f" (torch/IREE messages kept in {kept})"
+            print(f"spiree: error: {e}{where}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("spiree: interrupted", file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":

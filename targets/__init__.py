@@ -137,7 +137,7 @@ TARGETS: dict[str, Target] = {
         ),
         Target(
             name="wasm32",
-            description="browsers: WebAssembly with SIMD128",
+            description="WebAssembly with SIMD128 (side modules; run here under Wasmtime)",
             triple="wasm32-unknown-emscripten",
             cpu="generic",
             cpu_features="+simd128",

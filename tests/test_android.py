@@ -1,8 +1,11 @@
 """The Android embedding: `spiree android` bundles, model.json schema (Python and Java), the Java
-API without native code (javac/java), and the JNI bridge check script.
+API without native code (javac/java), the module's CMake (configure-time checks), the JNI bridge
+check script, and the runtime verification (scripts/verify_android_runtime.py).
 
 The bundle's model.vmfb runs here under the aarch64 IREE runtime (qemu) with the entry function
-and signature from its model.json; the Java side runs against a pure-Java backend.
+and signature from its model.json; the Java side runs against a pure-Java backend, and, given an
+IREE source tree (IREE_SOURCE_DIR, marker `iree_source`), against the real runtime built with the
+module's own CMake on a desktop JVM.
 """
 import json
 import os
@@ -24,6 +27,10 @@ from spiree.pipeline.artifact import Artifact
 from spiree.pipeline.errors import ArtifactError
 
 from .conftest import have_qemu, torch_reference
+
+REPO = Path(__file__).resolve().parent.parent
+VERIFY = REPO / "scripts" / "verify_android_runtime.py"
+CMAKE_DIR = MODULE_TEMPLATE / "src/main/cpp"
 
 SPIREE = [sys.executable, "-m", "spiree"]
 ATOL = 1e-4
@@ -96,6 +103,8 @@ def test_bundle_is_a_library_module_with_the_model_in_its_assets(bundle):
     assert art.manifest == m
     assert "next steps:" in stdout and f"git clone --branch v{runtime_version()}" in stdout
     assert f"project(':spiree').projectDir = file('{out.resolve()}')" in stdout
+    tools = re.search(r"spiree\.ireeHostBinDir=(\S+)", stdout).group(1)
+    assert all((Path(tools) / t).is_file() for t in ("iree-flatcc-cli", "iree-c-embed-data")), tools
     assert "m.run(input, 1, 3, 32, 32)" in stdout
 
 
@@ -296,3 +305,185 @@ def test_check_bridge_needs_an_iree_source_tree(tmp_path):
 def test_check_bridge_against_real_iree_headers():
     p = subprocess.run(["bash", str(ANDROID_DIR / "check_bridge.sh")], capture_output=True, text=True)
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def _fake_cc(tmp_path):
+    """A compiler that records its arguments (to see what check_bridge.sh passes)."""
+    cc = tmp_path / "fake-cc"
+    cc.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$(dirname "$0")/cc-args"\n')
+    cc.chmod(0o755)
+    return cc
+
+
+def test_check_bridge_passes_iree_defines_and_the_release_of_a_dev_tree(tmp_path):
+    tree = tmp_path / "iree"
+    (tree / "runtime/src/iree/runtime").mkdir(parents=True)
+    (tree / "runtime/src/iree/runtime/api.h").write_text("")
+    (tree / "runtime/version.json").write_text('{\n  "package-version": "3.12.0.dev"\n}\n')
+    p = subprocess.run(["bash", str(ANDROID_DIR / "check_bridge.sh")], capture_output=True, text=True,
+                       env=dict(os.environ, IREE_SOURCE_DIR=str(tree), CC=str(_fake_cc(tmp_path))))
+    assert p.returncode == 0, p.stderr
+    args = (tmp_path / "cc-args").read_text().splitlines()
+    assert '-DSPIREE_IREE_RUNTIME_VERSION="3.12.0"' in args  # not "3.12.0."
+    assert "-DIREE_ALLOCATOR_SYSTEM_CTL=iree_allocator_libc_ctl" in args  # IREE's CMake passes it to users
+    # IREE's headers are system headers: -Werror applies to the bridge, not to IREE's tracing.h.
+    assert args[args.index(str(tree / "runtime/src")) - 1] == "-isystem" and "-Werror" in args
+    assert "(IREE 3.12.0)" in p.stdout
+
+
+# --- the module's CMake, configure-time checks (no IREE needed) -----------------------------------
+
+def _cmake():
+    for c in (Path(sys.executable).parent / "cmake", shutil.which("cmake")):
+        if c and Path(c).is_file():
+            out = subprocess.run([str(c), "--version"], capture_output=True, text=True).stdout
+            m = re.search(r"(\d+)\.(\d+)", out)
+            if m and (int(m.group(1)), int(m.group(2))) >= (3, 26):
+                return str(c)
+    return None
+
+
+needs_cmake = pytest.mark.skipif(_cmake() is None, reason="CMake >= 3.26 (scripts/setup.sh installs it into .venv)")
+
+
+@pytest.fixture
+def fake_iree(tmp_path):
+    """A stand-in IREE tree whose CMakeLists.txt records the options the module sets for it."""
+    tree = tmp_path / "iree"
+    (tree / "runtime/src/iree/runtime").mkdir(parents=True)
+    (tree / "runtime/src/iree/runtime/api.h").write_text("")
+    (tree / "runtime/version.json").write_text('{"package-version": "3.13.0"}')
+    keys = ["IREE_ENABLE_LIBBACKTRACE", "IREE_BUILD_BENCHMARKS", "IREE_BUILD_TESTS", "IREE_BUILD_SAMPLES",
+            "IREE_BUILD_COMPILER", "IREE_ENABLE_WERROR_FLAG", "IREE_HOST_BIN_DIR"]
+    (tree / "CMakeLists.txt").write_text(
+        "".join(f'file(APPEND "${{CMAKE_BINARY_DIR}}/iree-options.txt" "{k}=${{{k}}}\\n")\n' for k in keys))
+    return tree
+
+
+def _configure(tmp_path, tree, *defines, env=None):
+    build = tmp_path / f"build{len(list(tmp_path.glob('build*')))}"
+    cmd = [_cmake(), "-S", str(CMAKE_DIR), "-B", str(build), f"-DIREE_SOURCE_DIR={tree}", *defines]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env or os.environ, timeout=300)
+    options = build / "iree-options.txt"
+    return p, dict(l.split("=", 1) for l in options.read_text().splitlines()) if options.is_file() else {}
+
+
+@needs_cmake
+@needs_java
+def test_cmake_configures_the_runtime_offline_without_benchmarks(tmp_path, fake_iree):
+    p, options = _configure(tmp_path, fake_iree)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert options["IREE_ENABLE_LIBBACKTRACE"] == "OFF"  # fetched from the network otherwise
+    assert options["IREE_BUILD_BENCHMARKS"] == "OFF" and options["IREE_BUILD_TESTS"] == "OFF"
+    assert options["IREE_BUILD_COMPILER"] == "OFF" and options["IREE_BUILD_SAMPLES"] == "OFF"
+    assert options["IREE_ENABLE_WERROR_FLAG"] == "OFF"
+    assert re.search(r"cmake_minimum_required\(VERSION 3\.26\)", (CMAKE_DIR / "CMakeLists.txt").read_text())
+    gradle = (MODULE_TEMPLATE / "build.gradle").read_text()
+    v = re.search(r"version '(\d+)\.(\d+)\.\d+\+?'", gradle)
+    assert (int(v.group(1)), int(v.group(2))) >= (3, 26), "build.gradle asks for a CMake older than IREE's minimum"
+    assert "-DIREE_HOST_BIN_DIR=${ireeHostBinDir}" in gradle
+
+
+@needs_cmake
+def test_cmake_cross_build_needs_iree_host_tools(tmp_path, fake_iree):
+    cross = ["-DCMAKE_SYSTEM_NAME=Linux", "-DCMAKE_SYSTEM_PROCESSOR=aarch64",
+             "-DCMAKE_TRY_COMPILE_TARGET_TYPE=STATIC_LIBRARY"]
+    p, _ = _configure(tmp_path, fake_iree, *cross)
+    assert p.returncode != 0
+    err = " ".join(p.stderr.split())
+    assert "Cross-compiling the IREE runtime needs IREE's host tools (iree-flatcc-cli;iree-c-embed-data)" in err
+    assert "pip install iree-base-runtime==3.13.0" in err and "spiree.ireeHostBinDir" in err
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    p, _ = _configure(tmp_path, fake_iree, *cross, f"-DIREE_HOST_BIN_DIR={empty}")
+    assert p.returncode != 0 and f"IREE_HOST_BIN_DIR='{empty}' has no iree-flatcc-cli" in " ".join(p.stderr.split())
+    # The wheel's directory is what the message points to, and it passes.
+    import iree._runtime_libs as libs
+
+    wheel = Path(libs.__file__).parent
+    p, options = _configure(tmp_path, fake_iree, *cross, f"-DIREE_HOST_BIN_DIR={wheel}",
+                            f"-DJAVA_HOME={tmp_path}")  # stops at jni.h, after the IREE subproject
+    assert options.get("IREE_HOST_BIN_DIR") == str(wheel), p.stderr
+
+
+@needs_cmake
+def test_cmake_desktop_build_needs_jni_h(tmp_path, fake_iree):
+    p, _ = _configure(tmp_path, fake_iree, f"-DJAVA_HOME={tmp_path / 'no-jdk'}")
+    assert p.returncode != 0
+    assert "jni.h was not found" in p.stderr and "openjdk-17-jdk-headless" in " ".join(p.stderr.split())
+
+
+@needs_java
+def test_spiree_android_compiles_against_the_android_api(tmp_path, java_classes):
+    """SpireeAndroid against stand-ins of the two Android classes it uses (no SDK here)."""
+    stubs = tmp_path / "stubs/android/content"
+    (stubs / "res").mkdir(parents=True)
+    (stubs / "Context.java").write_text(
+        "package android.content;\npublic abstract class Context {\n"
+        "  public abstract android.content.res.AssetManager getAssets();\n"
+        "  public abstract java.io.File getNoBackupFilesDir();\n}\n")
+    (stubs / "res/AssetManager.java").write_text(
+        "package android.content.res;\npublic final class AssetManager {\n"
+        "  public java.io.InputStream open(String path) throws java.io.IOException { return null; }\n}\n")
+    src = JAVA_MAIN / "dev/spiree/android/SpireeAndroid.java"
+    p = subprocess.run(["javac", "--release", "8", "-Xlint:all", "-Xlint:-options", "-Werror", "-cp", str(java_classes),
+                        "-d", str(tmp_path / "out"), str(stubs / "Context.java"), str(stubs / "res/AssetManager.java"),
+                        str(src)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+# --- arm64 tools under qemu -------------------------------------------------------------------------
+
+@pytest.mark.arm64
+@pytest.mark.skipif(not have_qemu(), reason="needs qemu-aarch64 (scripts/setup.sh)")
+def test_arm64_tools_load_the_cross_sysroot_libraries():
+    """`spiree run` of an arm64 vmfb hung on machines with arm64 multiarch libraries installed: the
+    guest's loader searched /lib/aarch64-linux-gnu (the host's, through qemu) before the sysroot.
+    The tool command names the sysroot's library directory explicitly."""
+    from spiree.pipeline.runtime import tool_command_prefix
+    from spiree.targets import TARGETS
+    from spiree.targets.fetch_tools import QEMU_SYSROOT
+
+    prefix = tool_command_prefix(TARGETS["arm64"])
+    loader = f"{QEMU_SYSROOT}/lib/ld-linux-aarch64.so.1"
+    p = subprocess.run([*prefix[:-1], loader, "--list", prefix[-1]], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    resolved = dict(re.findall(r"^\s*(lib\S+) => (\S+)", p.stdout, re.M))
+    assert "libc.so.6" in resolved, p.stdout
+    assert all(path.startswith(f"{QEMU_SYSROOT}/lib/") for path in resolved.values()), p.stdout
+
+
+# --- the runtime verification (a real IREE runtime, a desktop JVM) --------------------------------
+
+def test_verify_runtime_skips_in_one_line_without_an_iree_tree(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "IREE_SOURCE_DIR"}
+    p = subprocess.run([sys.executable, str(VERIFY)], capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0 and p.stderr == ""
+    assert p.stdout.count("\n") == 1
+    assert p.stdout.startswith("verify_android_runtime: skipped: no IREE source tree; set IREE_SOURCE_DIR")
+    assert "git clone --branch v3.13.0" in p.stdout
+    p = subprocess.run([sys.executable, str(VERIFY), "--iree-source", str(tmp_path)], capture_output=True,
+                       text=True, env=env, timeout=120)
+    assert p.returncode == 1
+    assert p.stdout.strip() == f"verify_android_runtime: FAILED: {tmp_path} is not an IREE source tree " \
+                               f"(no runtime/src/iree/runtime/api.h)"
+
+
+@pytest.mark.iree_source
+@pytest.mark.slow
+def test_java_api_on_the_real_runtime_matches_spiree_run():
+    """scripts/verify_android_runtime.py: host + aarch64 builds with the module's CMake, the public
+    Java API on a desktop JVM against `spiree run` (max abs error 0), error paths, leak check, and
+    the aarch64 library under qemu against `spiree run` of the arm64 vmfbs."""
+    p = subprocess.run([sys.executable, str(VERIFY)], capture_output=True, text=True, timeout=5400)
+    if "verify_android_runtime: skipped:" in p.stdout:
+        pytest.skip(p.stdout.strip())
+    assert p.returncode == 0, p.stdout[-6000:] + p.stderr[-3000:]
+    assert "aarch64 cross build:" in p.stdout and "(AArch64, linked with -z defs" in p.stdout
+    java = re.findall(r"Java API vs `spiree run`: max abs error (\S+) over (\d+) values", p.stdout)
+    arm64 = re.findall(r"aarch64 library under qemu vs `spiree run`: max abs error (\S+) over (\d+) values", p.stdout)
+    assert len(java) == 2 and len(arm64) == 4, p.stdout
+    assert all(float(e) == 0.0 and int(n) > 0 for e, n in java + arm64), p.stdout
+    assert len(re.findall(r"RuntimeCheck: \d+ checks, 0 failure\(s\)", p.stdout)) == 2, p.stdout
+    assert len(re.findall(r"^\s*error \w+: ", p.stdout, re.M)) == 2 * 7, p.stdout
+    assert p.stdout.count("jni_harness: ok:") == 4 and "verify_android_runtime: ok" in p.stdout

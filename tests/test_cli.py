@@ -1,6 +1,7 @@
 """The `spiree` command end to end, and its error lines for bad input."""
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +57,28 @@ def test_inspect_mobilenet_table():
     assert "features.13.1.0  conv 1x1" in p.stdout
 
 
+def test_inspect_list_shows_the_registry():
+    from spiree.models.registry import REGISTRY
+
+    p = spiree("inspect", "--list")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0].split() == ["name", "defaults", "description"]
+    assert [l.split()[0] for l in lines[1:]] == list(REGISTRY)
+    assert any(l.startswith("resnet50 ") and "width=1.0 num_classes=1000 resolution=224 batch=1" in l
+               and "ResNet-50 (He et al. 2016)" in l for l in lines)
+
+
+def test_inspect_without_model_or_with_both():
+    p = spiree("inspect")
+    assert p.returncode == 1
+    assert error_line(p) == ("spiree: error: inspect needs a MODEL (registry name, .pt2 file, factory or .vmfb): "
+                             "`spiree inspect --list` lists the registry")
+    p = spiree("inspect", "--list", "resnet18")
+    assert p.returncode == 1
+    assert error_line(p) == "spiree: error: --list takes no model (got 'resnet18'): run `spiree inspect --list` alone"
+
+
 def test_targets_lists_all():
     p = spiree("targets")
     assert p.returncode == 0
@@ -76,7 +99,7 @@ def test_usage_error_exit_code_2():
 
 @pytest.mark.parametrize("args, message", [
     (["compile", "mobilenet_v9", "-o", "{tmp}/x.vmfb"],
-     "spiree: error: unknown model 'mobilenet_v9': use one of mobilenet_v1, tiny_cnn, tiny_resnet, a .pt2 file (torch.export.save), or package.module:factory"),
+     "spiree: error: unknown model 'mobilenet_v9': use one of mobilenet_v1, mobilenet_v2, mobilenet_v3_large, efficientnet_b0, resnet18, resnet34, resnet50, tiny_cnn, tiny_resnet, a .pt2 file (torch.export.save), or package.module:factory"),
     (["compile", "tiny_cnn", "--target", "riscv", "-o", "{tmp}/x.vmfb"],
      "spiree: error: unknown target 'riscv': choose one of host, arm64, arm64-linux, wasm32 (see `spiree targets`)"),
     (["compile", "{tmp}/missing.pt2", "-o", "{tmp}/x.vmfb"],
@@ -126,9 +149,10 @@ def test_compile_report_and_kernel_modes(tmp_path):
     p = spiree("-q", "compile", "tiny_cnn", "--sparsity", "0.5", "--group", "4", "--report", "-o", tmp_path / "s.vmfb")
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
-    assert "  1  conv1x1    64x32x1x1        sparse    G=4 K=16 sparsity 0.50" in lines
+    assert "  1  conv1x1    64x32x1x1        sparse    G=4 K=16 sparsity 0.50 [+ relu]" in lines
     assert "  3  linear     10x64            sparse    G=4 K=32 sparsity 0.50" in lines
-    assert any(l.startswith("  4  dwconv3x3  16x1x3x3         kernel    spiree_dwconv3x3s1_f32_v") for l in lines)
+    assert any(re.fullmatch(r"  4  dwconv3x3  16x1x3x3         kernel    spiree_dwconv_k3s1_v\d+_minmax \[\+ relu\]", l)
+               for l in lines), p.stdout
     p = spiree("-q", "compile", "tiny_cnn", "--sparsity", "0.5", "--kernels", "dense", "--report", "-o", tmp_path / "d.vmfb")
     assert p.returncode == 0, p.stderr
     assert "dense     dense baseline build (sparsity not exploited)" in p.stdout

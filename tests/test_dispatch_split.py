@@ -2,8 +2,8 @@
 import pytest
 
 from spiree.mlir_passes.dispatch import MAX_WORKGROUPS, Export, split
-from spiree.mlir_passes.kernels.spmm import SpmmVariant
-from spiree.mlir_passes.materialize import work_split
+from spiree.mlir_passes.kernels.spmm import DENSE, SpmmVariant
+from spiree.mlir_passes.materialize import work_grid
 
 
 def test_split_is_balanced_and_covers_everything():
@@ -36,19 +36,14 @@ def test_export_default_grid_and_validation():
         _export(units=0)
 
 
-def test_pointwise_work_split():
-    host, arm = SpmmVariant(64, 4, 8, 16), SpmmVariant(16, 4, 8, 4)  # 16 lanes stream, 4 do not
-    dense = SpmmVariant(64, 4, 0, 16)
-    # MobileNet-v1's first 1x1 layer (32 -> 64 channels, 112x112): pixels, 8 tile-workgroups.
-    assert work_split(1, 32, 112 * 112, 16, 64 * 32 * 4, dense) == ((1, 8), 2048)
+def test_pointwise_work_grid():
+    # MobileNet-v1's first 1x1 layer (32 -> 64 channels, 112x112): pixels, 8 tiles-workgroups.
+    assert work_grid(1, 32, 112 * 112, 16, 64 * 32 * 4, 64) == (1, 8)
+    # The kernel's pixel chunk: 16 KiB of the kept input rows, a multiple of MR.
+    assert SpmmVariant(64, 4, DENSE, 16).chunk(32) == 128 and SpmmVariant(32, 8, DENSE, 16).chunk(1024) == 32
     # Its 14x14 512 -> 512 layer, dense: the weights (1 MB) outweigh the input (400 KB): groups.
-    assert work_split(1, 512, 196, 128, 512 * 512 * 4, dense)[0] == (8, 1)
-    # The same layer 90% sparse: pixels (8 workgroups of its 13 16-pixel tiles) where the kernel does not
-    # stream; whole rows (196 floats, not a cache-line multiple) per workgroup where it does.
-    sparse = 512 * 52 * 4 + 128 * 52 * 2
-    assert work_split(1, 512, 196, 128, sparse, arm) == ((1, 8), 128)
-    assert work_split(1, 512, 196, 128, sparse, host) == ((8, 1), 196)
-    # 28x28 rows (784 floats) are whole lines: pixels (8 workgroups of its 13 64-pixel tiles).
-    assert work_split(1, 256, 784, 64, 256 * 26 * 4 + 64 * 26, host)[0] == (1, 8)
+    assert work_grid(1, 512, 196, 128, 512 * 512 * 4, 64) == (8, 1)
+    # The same layer 90% sparse: pixels (4 tiles) x 2 group halves.
+    assert work_grid(1, 512, 196, 128, 512 * 52 * 4 + 128 * 52 * 2, 64) == (2, 4)
     # A Linear layer (one pixel): groups.
-    assert work_split(1, 1024, 1, 250, 1000 * 1024 * 4, dense)[0] == (8, 1)
+    assert work_grid(1, 1024, 1, 250, 1000 * 1024 * 4, 64) == (8, 1)

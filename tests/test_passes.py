@@ -1,6 +1,7 @@
 """IR in, CHECK lines out: each `tests/mlir/<pass>.mlir` case (split at `// -----`) runs
 through `spiree.mlir_passes.<pass>` and its output is matched by FileCheck (the `filecheck`
-package)."""
+package). A case runs for `--target host` unless it says `// TARGET: <name>` (cases whose CHECK
+lines depend on the target's executable format or vector registers name one)."""
 import re
 import subprocess
 import sys
@@ -23,7 +24,9 @@ def cases():
 def test_pass_ir(pass_name, text, tmp_path):
     src = tmp_path / "in.mlir"
     src.write_text(text)
-    out = subprocess.run([sys.executable, "-m", f"spiree.mlir_passes.{pass_name}", str(src), "--target", "host"],
+    target = re.search(r"^// TARGET: (\S+)", text, re.M)
+    out = subprocess.run([sys.executable, "-m", f"spiree.mlir_passes.{pass_name}", str(src),
+                          "--target", target.group(1) if target else "host"],
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     check = subprocess.run([FILECHECK, str(src)], input=out.stdout, capture_output=True, text=True)

@@ -112,6 +112,25 @@ def test_depthwise_kernel_numerics(target, stride):
 
 
 @pytest.mark.parametrize("target", ["host", "arm64", "wasm32"])
+def test_depthwise_5x5_stride2_silu_and_asymmetric_padding(target):
+    # 5x5 stride 2 with SiLU fused, then an asymmetric zero pad (ZeroPad2d) folded into a 3x3
+    # stride-1 layer with hardswish: both on the kernel, batch 2, odd sizes, and a 1x1 plane.
+    torch.manual_seed(5)
+    model = nn.Sequential(nn.Conv2d(12, 12, 5, 2, 2, groups=12), nn.SiLU(),
+                          nn.ZeroPad2d((2, 0, 1, 2)), nn.Conv2d(12, 12, 3, 1, 0, groups=12), nn.Hardswish()).eval()
+    for shape in [(2, 12, 15, 13), (1, 12, 1, 1)]:
+        x = torch.randn(*shape)
+        art = spiree.compile(model, (x,), target=target)
+        rows = art.manifest["passes"]
+        assert [(r["op"], r["decision"], r.get("epilogue")) for r in rows] == [
+            ("dwconv5x5", "kernel", "silu"), ("dwconv3x3", "kernel", "hswish")], rows
+        y = spiree.load(art)(x.numpy())
+        with torch.no_grad():
+            ref = model(x).numpy()
+        assert y.shape == ref.shape and np.abs(y - ref).max() <= ATOL, f"{target} {shape}"
+
+
+@pytest.mark.parametrize("target", ["host", "arm64", "wasm32"])
 @pytest.mark.parametrize("sparsity", [0.0, 0.7])
 def test_linear_layer_on_the_pointwise_kernel(target, sparsity):
     torch.manual_seed(0)
@@ -120,4 +139,5 @@ def test_linear_layer_on_the_pointwise_kernel(target, sparsity):
         model = pruned(model, sparsity, 4)
     x = torch.randn(3, 8, 5, 5)
     art = check(model, x, target, expect_sparse_layers=2 if sparsity else 0)
-    assert [r["op"] for r in art.manifest["passes"]] == ["conv1x1", "linear"]
+    assert [r["op"] for r in art.manifest["passes"]] == ["conv1x1", "linear", "avgpool"]
+    assert [r["decision"] for r in art.manifest["passes"]][2] == "kernel"

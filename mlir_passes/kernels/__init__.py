@@ -37,65 +37,6 @@ def check_activation(act: str) -> str:
     return act
 
 
-CACHE_LINE = 64  # bytes
-
-
-def stream_writer(name: str, vt: str) -> str:
-    """C helpers `{name}_stream_begin/put/end` and the per-kernel flags `{name}_running`,
-    `{name}_shared`: a workgroup whose output is one contiguous range, produced in order,
-    writes it with non-temporal stores of whole cache lines (no read-for-ownership; see
-    spmm.py for why this matters under local-task). The kernel stages its output on the stack
-    and `put`s it; a line that straddles two `put`s is assembled in `part`; only the partial
-    lines at the range's two ends (shared with the neighbouring workgroups) use normal stores.
-    `vt` must be a 64-byte vector type (16 f32 lanes)."""
-    return f"""
-static int {name}_running;  /* workgroups of this kernel running now, on all workers */
-static int {name}_shared;  /* 1 once two of them have run at the same time */
-
-struct {name}_stream {{
-  float* dst;  /* where the next float goes */
-  float* line;  /* start of the line being assembled in part (fill > 0) */
-  float part[16];
-  size_t fill;
-}};
-
-static inline __attribute__((always_inline)) void {name}_stream_begin(struct {name}_stream* s, float* dst) {{
-  s->dst = dst;
-  s->line = dst;
-  s->fill = 0;
-}}
-
-static inline __attribute__((always_inline)) void {name}_stream_put(struct {name}_stream* s, const float* src, size_t n) {{
-  float* d = s->dst;
-  s->dst += n;
-  if (s->fill) {{
-    const size_t m = 16 - s->fill < n ? 16 - s->fill : n;
-    for (size_t i = 0; i < m; ++i) s->part[s->fill + i] = src[i];
-    s->fill += m;
-    src += m;
-    d += m;
-    n -= m;
-    if (s->fill < 16) return;
-    __builtin_nontemporal_store(*(const {vt}*)s->part, ({vt}*)s->line);
-    s->fill = 0;
-  }}
-  for (; n && ((size_t)d & {CACHE_LINE - 1}); --n) *d++ = *src++;  /* the range's first, shared line */
-  for (; n >= 16; n -= 16, d += 16, src += 16) __builtin_nontemporal_store(*(const {vt}*)src, ({vt}*)d);
-  if (n) {{
-    s->line = d;
-    for (size_t i = 0; i < n; ++i) s->part[i] = src[i];
-    s->fill = n;
-  }}
-}}
-
-static inline __attribute__((always_inline)) void {name}_stream_end(struct {name}_stream* s) {{
-  for (size_t i = 0; i < s->fill; ++i) s->line[i] = s->part[i];  /* the range's last, shared line */
-  s->fill = 0;
-}}
-"""
-
-
-
 def prelude() -> str:
     """The C every kernel source starts with: vector types and the epilogue activations."""
     from .xngen import render_file

@@ -8,6 +8,7 @@ from typing import Any
 from torch import nn
 
 from ...mlir_passes import pattern
+from .exported import is_exported, prune_exported
 from .rearrange import SpaceReport, rearrange_channels
 from .sparsifier import DEFAULT_MIN_POSITIONS, GroupSparsifier
 
@@ -38,7 +39,7 @@ class PruneOptions:
 
 @dataclass
 class PruneResult:
-    model: nn.Module
+    model: nn.Module  # or the ExportedProgram that was pruned
     layers: list[dict[str, Any]]  # GroupSparsifier.report() rows
     spaces: list[SpaceReport] = field(default_factory=list)  # rearrangement, when asked
 
@@ -54,7 +55,12 @@ class PruneResult:
 
 
 def prune(model: nn.Module, options: PruneOptions, *, config=None, inplace: bool = False) -> PruneResult:
-    """Rearrange channels (if asked), prune one-shot, squash: a plain model with the pattern."""
+    """Rearrange channels (if asked), prune one-shot, squash: a plain model with the pattern.
+
+    `model` may also be a torch.export program (an ExportedProgram or its `.module()`): its
+    layers are found through the graph and the result is the same kind of program (exported.py)."""
+    if is_exported(model):
+        return prune_exported(model, options, config=config, inplace=inplace)
     if not inplace:
         model = copy.deepcopy(model)
     sp = GroupSparsifier(sparsity=options.sparsity, group=options.group, balanced=options.balanced,

@@ -123,10 +123,15 @@ class GroupSparsifier:
             model = copy.deepcopy(model)
         layers = self.select_layers(model, config)
         for l in layers:
-            parametrize.register_parametrization(l.module, "weight", GroupMask(torch.ones_like(l.module.weight)))
+            parametrize.register_parametrization(l.module, "weight", self.make_mask(l))
         self.model, self.layers, self.steps = model, layers, 0
         log.debug("prune: prepared %d layer(s)", len(layers))
         return model
+
+    def make_mask(self, layer: _Layer) -> nn.Module:
+        """The parametrization `prepare` attaches to a layer's weight: all ones at first (a
+        subclass may compute its mask differently, e.g. `pdp.PDPSparsifier`'s soft masks)."""
+        return GroupMask(torch.ones_like(layer.module.weight))
 
     def step(self) -> None:
         """Advance the schedule by one and recompute every mask from the masked weights."""
@@ -271,6 +276,6 @@ def _no_prunable_layers(model: nn.Module, min_positions: int) -> str:
     msg = (f"the model has no prunable layers: spiree prunes Conv2d (groups=1) and Linear layers with at "
            f"least {min_positions} positions (input channels x kernel area); depthwise convolutions stay dense")
     if isinstance(model, torch.fx.GraphModule):
-        msg += ("; a torch.export program (.pt2) keeps no nn.Conv2d/nn.Linear modules, so prune the "
-                "model before exporting it (`spiree prune`)")
+        msg += ("; a torch.export program (.pt2) keeps no nn.Conv2d/nn.Linear modules: prune it with "
+                "spiree.pipeline.prune.prune (or `spiree prune`), which finds its layers through the graph")
     return msg

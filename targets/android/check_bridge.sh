@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Syntax-check the JNI bridge (spiree/src/main/cpp/spiree_jni.c) with -Wall -Werror against the
-# JDK's jni.h and the real IREE runtime headers of an IREE source tree:
+# JDK's jni.h and the real IREE runtime headers of an IREE source tree (as system headers, as the
+# module's CMake includes them: -Werror is for spiree's code, not IREE's), with the defines IREE's
+# CMake gives its users (the libc system allocator):
 #
 #   IREE_SOURCE_DIR=/path/to/iree-3.13.0 targets/android/check_bridge.sh
 #
 # No Android NDK needed: the bridge is plain C11 + JNI + the IREE runtime API. CC (default clang,
-# else gcc) and JAVA_HOME (default: from javac on PATH) can be overridden.
+# else gcc) and JAVA_HOME (default: from javac on PATH) can be overridden. For a full build and a
+# run through the Java API, see scripts/verify_android_runtime.py.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src="$here/spiree/src/main/cpp/spiree_jni.c"
@@ -27,11 +30,14 @@ if [ ! -f "$java_home/include/jni.h" ]; then
   exit 1
 fi
 cc=${CC:-$(command -v clang || command -v gcc)}
-version=$(sed -n 's/.*"package-version": *"\([0-9.]*\).*/\1/p' "$IREE_SOURCE_DIR/runtime/version.json" 2>/dev/null || true)
+# The release (major.minor.patch) of runtime/version.json: "3.12.0.dev" -> 3.12.0.
+version=$(sed -n 's/.*"package-version": *"\([0-9]\{1,\}\.[0-9]\{1,\}\.[0-9]\{1,\}\).*/\1/p' \
+  "$IREE_SOURCE_DIR/runtime/version.json" 2>/dev/null || true)
 
 set -x
 "$cc" -std=gnu11 -Wall -Werror -fsyntax-only \
-  -I"$iree_src" -I"$java_home/include" -I"$java_home/include/linux" \
+  -isystem "$iree_src" -isystem "$java_home/include" -isystem "$java_home/include/linux" \
+  -DIREE_ALLOCATOR_SYSTEM_CTL=iree_allocator_libc_ctl \
   -DSPIREE_IREE_RUNTIME_VERSION="\"${version:-unknown}\"" \
   "$src"
 { set +x; } 2>/dev/null

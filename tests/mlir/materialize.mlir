@@ -1,10 +1,11 @@
 // Pass `materialize` (python -m spiree.mlir_passes.materialize FILE --target host).
 
 // Bias broadcast and ReLU fold into the kernel; conv, broadcast use and ReLU generic are gone.
-// CHECK: #[[TGT:.*]] = #hal.executable.target<"llvm-cpu", "embedded-elf-x86_64">
+// TARGET: arm64
+// CHECK: #[[TGT:.*]] = #hal.executable.target<"llvm-cpu", "embedded-elf-arm_64">
 // CHECK-LABEL: stream.executable private @spiree_pointwise_kernels
 // CHECK-SAME: hal.executable.objects = #hal.executable.objects<{#[[TGT]] = [#hal.executable.object<{
-// CHECK-SAME: path = "{{.*}}/kernels/host-{{[0-9a-f]+}}.o"
+// CHECK-SAME: path = "{{.*}}/kernels/arm64-{{[0-9a-f]+}}.o"
 // CHECK: stream.executable.export public @pointwise_0 workgroups() -> (index, index, index)
 // CHECK: func.func private @[[KERNEL:spiree_spmm_f32_[0-9]+x4_v[0-9]+_i8]](
 // CHECK-SAME: attributes {hal.import.static}
@@ -68,8 +69,9 @@ func.func @zero_init_no_activation(%x: tensor<1x4x3x3xf32>) -> tensor<1x8x3x3xf3
 
 // -----
 
-// A layer detect kept dense runs the dense variant of the kernel: weights [NG, C_in, G=4],
-// no index table.
+// A layer detect kept dense runs the dense variant of the kernel: weights [NG, C_in, G=4]
+// (wasm32: 16 vector registers, 4 x 2 vectors of accumulators), no index table.
+// TARGET: wasm32
 // CHECK: func.func private @[[GEMM:spiree_gemm_f32_[0-9]+x4_v[0-9]+]](memref<?xf32>, memref<?xf32>, memref<?xf32>, memref<?xf32>,
 // CHECK-LABEL: func.func @dense_layer_runs_dense_kernel
 // CHECK: %[[V:.*]] = arith.constant dense<{{\[\[\[}}1.000000e+00, 5.000000e+00, 0.000000e+00, 0.000000e+00], [2.000000e+00, 6.000000e+00, 0.000000e+00, 0.000000e+00], [3.000000e+00, 7.000000e+00, 0.000000e+00, 0.000000e+00], [4.000000e+00, 8.000000e+00, 0.000000e+00, 0.000000e+00]]]> : tensor<1x4x4xf32>
@@ -136,47 +138,146 @@ func.func @linear_layer(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
 
 // -----
 
-// A layer whose input (4 channels x 256 pixels) outweighs its weights is split along pixels:
-// 4 workgroups of 64-pixel tiles (y) x 2 of its 2 output-channel groups (x), each getting a
-// balanced unit range and pixel range; the kernel takes the pixel chunk as a scalar.
-// CHECK: stream.executable.export public @pointwise_0 workgroups() -> (index, index, index)
-// CHECK-NEXT: %[[GX:.*]] = arith.constant 2 : index
-// CHECK-NEXT: %[[GY:.*]] = arith.constant 4 : index
-// CHECK: stream.return %[[GX]], %[[GY]], %{{.*}} : index, index, index
-// CHECK: func.func private @[[KERNEL:spiree_gemm_f32_64x4_v[0-9]+]](
+// ReLU6 as torch-mlir spells it (two select generics against rank-0 constants) is the
+// kernel's clamp to [0, 6]; both generics are gone.
 // CHECK: func.func @pointwise_0(
-// CHECK: %[[CHUNK:.*]] = arith.constant 16384 : index
-// CHECK: stream.dispatch.workgroup.id[0] : index
-// CHECK: %[[U0:.*]] = arith.divui %{{.*}}, %{{.*}} : index
-// CHECK: %[[U1:.*]] = arith.divui %{{.*}}, %{{.*}} : index
-// CHECK: stream.dispatch.workgroup.id[1] : index
-// CHECK: %[[P0:.*]] = arith.minui %{{.*}}, %{{.*}} : index
-// CHECK: %[[P1:.*]] = arith.minui %{{.*}}, %{{.*}} : index
-// CHECK: call @[[KERNEL]]({{.*}}, %[[CHUNK]], %[[U0]], %[[U1]], %[[P0]], %[[P1]], %{{.*}}, %{{.*}})
-// CHECK-LABEL: func.func @split_pixels_of_a_large_input
-func.func @split_pixels_of_a_large_input(%x: tensor<1x4x16x16xf32>) -> tensor<1x8x16x16xf32> {
-  %init = arith.constant dense<0.0> : tensor<1x8x16x16xf32>
-  %w = arith.constant dense<1.0> : tensor<8x4x1x1xf32>
-  %0 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>,
-         spiree.dense = "test"}
-         ins(%x, %w : tensor<1x4x16x16xf32>, tensor<8x4x1x1xf32>) outs(%init : tensor<1x8x16x16xf32>) -> tensor<1x8x16x16xf32>
-  return %0 : tensor<1x8x16x16xf32>
+// CHECK: %[[LO:.*]] = arith.constant 0.000000e+00 : f32
+// CHECK: %[[HI:.*]] = arith.constant 6.000000e+00 : f32
+// CHECK: call @spiree_gemm_f32_{{[0-9]+}}x{{[48]}}_v{{[0-9]+}}({{.*}}, %[[LO]], %[[HI]])
+// CHECK-LABEL: func.func @fuse_relu6
+// CHECK: %[[D:.*]] = flow.dispatch @spiree_pointwise_kernels::@pointwise_0
+// CHECK-NOT: linalg.generic
+// CHECK: return %[[D]]
+#map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#map0 = affine_map<(d0, d1, d2, d3) -> ()>
+func.func @fuse_relu6(%x: tensor<1x2x3x3xf32>) -> tensor<1x4x3x3xf32> {
+  %zero = arith.constant dense<0.0> : tensor<f32>
+  %six = arith.constant dense<6.0> : tensor<f32>
+  %init = arith.constant dense<0.0> : tensor<1x4x3x3xf32>
+  %w = arith.constant dense<[[[[1.0]], [[2.0]]], [[[3.0]], [[4.0]]], [[[5.0]], [[6.0]]], [[[7.0]], [[8.0]]]]> : tensor<4x2x1x1xf32>
+  %e = tensor.empty() : tensor<1x4x3x3xf32>
+  %0 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>, spiree.dense = "test"}
+         ins(%x, %w : tensor<1x2x3x3xf32>, tensor<4x2x1x1xf32>) outs(%init : tensor<1x4x3x3xf32>) -> tensor<1x4x3x3xf32>
+  %1 = linalg.generic {indexing_maps = [#map, #map0, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+         ins(%0, %zero : tensor<1x4x3x3xf32>, tensor<f32>) outs(%e : tensor<1x4x3x3xf32>) {
+  ^bb0(%in: f32, %z: f32, %out: f32):
+    %c = arith.cmpf ogt, %in, %z : f32
+    %s = arith.select %c, %in, %z : f32
+    linalg.yield %s : f32
+  } -> tensor<1x4x3x3xf32>
+  %2 = linalg.generic {indexing_maps = [#map0, #map, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+         ins(%six, %1 : tensor<f32>, tensor<1x4x3x3xf32>) outs(%e : tensor<1x4x3x3xf32>) {
+  ^bb0(%s6: f32, %in: f32, %out: f32):
+    %c = arith.cmpf olt, %s6, %in : f32
+    %s = arith.select %c, %s6, %in : f32
+    linalg.yield %s : f32
+  } -> tensor<1x4x3x3xf32>
+  return %2 : tensor<1x4x3x3xf32>
 }
 
 // -----
 
-// Weights (256x64) outweigh the input (64 channels x 128 pixels): split along output-channel
-// groups only (8 workgroups of the 64 groups, one along the pixels).
-// CHECK: stream.executable.export public @pointwise_0 workgroups() -> (index, index, index)
-// CHECK-NEXT: %[[GX:.*]] = arith.constant 8 : index
-// CHECK-NEXT: %[[GY:.*]] = arith.constant 1 : index
-// CHECK: stream.return %[[GX]], %[[GY]], %{{.*}} : index, index, index
-// CHECK-LABEL: func.func @expect_no_pixel_split_when_weights_dominate
-func.func @expect_no_pixel_split_when_weights_dominate(%x: tensor<1x64x8x16xf32>) -> tensor<1x256x8x16xf32> {
-  %init = arith.constant dense<0.0> : tensor<1x256x8x16xf32>
-  %w = arith.constant dense<1.0> : tensor<256x64x1x1xf32>
-  %0 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>,
-         spiree.dense = "test"}
-         ins(%x, %w : tensor<1x64x8x16xf32>, tensor<256x64x1x1xf32>) outs(%init : tensor<1x256x8x16xf32>) -> tensor<1x256x8x16xf32>
-  return %0 : tensor<1x256x8x16xf32>
+// SiLU (sigmoid generic + multiply) after a residual add: one `_silu_add` dispatch taking the
+// residual as an operand.
+// CHECK: func.func private @spiree_gemm_f32_{{[0-9]+}}x{{[48]}}_v{{[0-9]+}}_silu_add(
+// CHECK-LABEL: func.func @fuse_residual_then_silu
+// CHECK-SAME: (%[[X:.*]]: tensor<1x2x3x3xf32>, %[[R:.*]]: tensor<1x4x3x3xf32>)
+// CHECK: %[[D:.*]] = flow.dispatch @spiree_pointwise_kernels::@pointwise_0(%[[X]], %{{.*}}, %{{.*}}, %[[R]])
+// CHECK-NOT: linalg.generic
+// CHECK: return %[[D]]
+#map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+func.func @fuse_residual_then_silu(%x: tensor<1x2x3x3xf32>, %r: tensor<1x4x3x3xf32>) -> tensor<1x4x3x3xf32> {
+  %one = arith.constant 1.0 : f32
+  %init = arith.constant dense<0.0> : tensor<1x4x3x3xf32>
+  %w = arith.constant dense<[[[[1.0]], [[2.0]]], [[[3.0]], [[4.0]]], [[[5.0]], [[6.0]]], [[[7.0]], [[8.0]]]]> : tensor<4x2x1x1xf32>
+  %e = tensor.empty() : tensor<1x4x3x3xf32>
+  %0 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>, spiree.dense = "test"}
+         ins(%x, %w : tensor<1x2x3x3xf32>, tensor<4x2x1x1xf32>) outs(%init : tensor<1x4x3x3xf32>) -> tensor<1x4x3x3xf32>
+  %1 = linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+         ins(%0, %r : tensor<1x4x3x3xf32>, tensor<1x4x3x3xf32>) outs(%e : tensor<1x4x3x3xf32>) {
+  ^bb0(%a: f32, %b: f32, %out: f32):
+    %s = arith.addf %a, %b : f32
+    linalg.yield %s : f32
+  } -> tensor<1x4x3x3xf32>
+  %2 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+         ins(%1 : tensor<1x4x3x3xf32>) outs(%e : tensor<1x4x3x3xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %n = arith.negf %in : f32
+    %x1 = math.exp %n : f32
+    %d = arith.addf %x1, %one : f32
+    %q = arith.divf %one, %d : f32
+    linalg.yield %q : f32
+  } -> tensor<1x4x3x3xf32>
+  %3 = linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+         ins(%1, %2 : tensor<1x4x3x3xf32>, tensor<1x4x3x3xf32>) outs(%e : tensor<1x4x3x3xf32>) {
+  ^bb0(%a: f32, %b: f32, %out: f32):
+    %m = arith.mulf %a, %b : f32
+    linalg.yield %m : f32
+  } -> tensor<1x4x3x3xf32>
+  return %3 : tensor<1x4x3x3xf32>
+}
+
+// -----
+
+// Squeeze-and-excitation: the input is y * gate (gate [1, C, 1, 1] broadcast); the kernel
+// takes y and the gate (`_scale`) and the product generic is gone.
+// CHECK: func.func private @spiree_gemm_f32_{{[0-9]+}}x{{[48]}}_v{{[0-9]+}}_scale(
+// CHECK-LABEL: func.func @fold_se_gate
+// CHECK-SAME: (%[[Y:.*]]: tensor<1x2x3x3xf32>, %[[G:.*]]: tensor<1x2x1x1xf32>)
+// CHECK: %[[D:.*]] = flow.dispatch @spiree_pointwise_kernels::@pointwise_0(%[[Y]], %{{.*}}, %{{.*}}, %[[G]])
+// CHECK-NOT: linalg.generic
+// CHECK: return %[[D]]
+#map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#mapg = affine_map<(d0, d1, d2, d3) -> (d0, d1, 0, 0)>
+func.func @fold_se_gate(%y: tensor<1x2x3x3xf32>, %g: tensor<1x2x1x1xf32>) -> tensor<1x4x3x3xf32> {
+  %init = arith.constant dense<0.0> : tensor<1x4x3x3xf32>
+  %w = arith.constant dense<[[[[1.0]], [[2.0]]], [[[3.0]], [[4.0]]], [[[5.0]], [[6.0]]], [[[7.0]], [[8.0]]]]> : tensor<4x2x1x1xf32>
+  %e = tensor.empty() : tensor<1x2x3x3xf32>
+  %x = linalg.generic {indexing_maps = [#map, #mapg, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+         ins(%y, %g : tensor<1x2x3x3xf32>, tensor<1x2x1x1xf32>) outs(%e : tensor<1x2x3x3xf32>) {
+  ^bb0(%a: f32, %b: f32, %out: f32):
+    %m = arith.mulf %a, %b : f32
+    linalg.yield %m : f32
+  } -> tensor<1x2x3x3xf32>
+  %0 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>, spiree.dense = "test"}
+         ins(%x, %w : tensor<1x2x3x3xf32>, tensor<4x2x1x1xf32>) outs(%init : tensor<1x4x3x3xf32>) -> tensor<1x4x3x3xf32>
+  return %0 : tensor<1x4x3x3xf32>
+}
+
+// -----
+
+// Not absorbed: the conv result is also returned (the ReLU generic must stay), and an
+// activation the kernels do not have (tanh) stays in IREE.
+// CHECK-LABEL: func.func @expect_no_fusion
+// CHECK: %[[D:.*]] = flow.dispatch @spiree_pointwise_kernels::@pointwise_0
+// CHECK: %[[A:.*]] = linalg.generic {{.*}} ins(%[[D]]
+// CHECK: arith.cmpf
+// CHECK: %[[D1:.*]] = flow.dispatch @spiree_pointwise_kernels::@pointwise_1
+// CHECK: linalg.generic {{.*}} ins(%[[D1]]
+// CHECK: math.tanh
+// CHECK: return %[[D]], %[[A]]
+#map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+func.func @expect_no_fusion(%x: tensor<1x2x3x3xf32>) -> (tensor<1x4x3x3xf32>, tensor<1x4x3x3xf32>, tensor<1x4x3x3xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %init = arith.constant dense<0.0> : tensor<1x4x3x3xf32>
+  %w = arith.constant dense<[[[[1.0]], [[2.0]]], [[[3.0]], [[4.0]]], [[[5.0]], [[6.0]]], [[[7.0]], [[8.0]]]]> : tensor<4x2x1x1xf32>
+  %e = tensor.empty() : tensor<1x4x3x3xf32>
+  %0 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>, spiree.dense = "test"}
+         ins(%x, %w : tensor<1x2x3x3xf32>, tensor<4x2x1x1xf32>) outs(%init : tensor<1x4x3x3xf32>) -> tensor<1x4x3x3xf32>
+  %1 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+         ins(%0 : tensor<1x4x3x3xf32>) outs(%e : tensor<1x4x3x3xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %c = arith.cmpf ugt, %in, %zero : f32
+    %s = arith.select %c, %in, %zero : f32
+    linalg.yield %s : f32
+  } -> tensor<1x4x3x3xf32>
+  %2 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>, spiree.dense = "test"}
+         ins(%x, %w : tensor<1x2x3x3xf32>, tensor<4x2x1x1xf32>) outs(%init : tensor<1x4x3x3xf32>) -> tensor<1x4x3x3xf32>
+  %3 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+         ins(%2 : tensor<1x4x3x3xf32>) outs(%e : tensor<1x4x3x3xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %t = math.tanh %in : f32
+    linalg.yield %t : f32
+  } -> tensor<1x4x3x3xf32>
+  return %0, %1, %3 : tensor<1x4x3x3xf32>, tensor<1x4x3x3xf32>, tensor<1x4x3x3xf32>
 }

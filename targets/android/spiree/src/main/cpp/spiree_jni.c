@@ -5,10 +5,15 @@
 //                  local-sync (threads == 1) or local-task device; the vmfb appended from the Java
 //                  direct buffer in place (copied only if it is not 64-byte aligned); the entry
 //                  function resolved by name once.
-//   nativeCall     inputs imported from the Java direct buffers as HAL buffers (no copy; a copy
-//                  only if the allocator refuses the import), call, outputs checked against the
-//                  expected shapes and copied into the Java output buffers.
+//   nativeCall     inputs imported from the Java direct buffers as HAL buffers without a copy
+//                  when they are 64-byte aligned (IREE's heap allocator imports nothing else),
+//                  else copied into an IREE buffer; returns how many inputs were copied. Call,
+//                  outputs checked against the expected shapes and copied into the Java output
+//                  buffers.
 //   nativeDestroy  releases the session (and with it the device and module).
+//   nativeExecutableFormat  the executable format this library's loader runs: its own arch
+//                  (embedded-elf-arm_64 in an Android app, embedded-elf-x86_64 on a desktop JVM).
+//   nativeAddress  a direct buffer's address, so Java can hand out 64-byte-aligned buffers.
 //
 // Every failing iree_status_t becomes a dev.spiree.SpireeException whose message is "what we
 // were doing: IREE's status text". The Java side has already validated the signature; the checks
@@ -38,7 +43,19 @@
 // IREE aligns every segment of a vmfb archive to 64 bytes relative to its start, so the start
 // itself must be that aligned for the rodata (weights) to be usable in place.
 #define SPIREE_VMFB_ALIGNMENT 64
+// IREE_HAL_HEAP_BUFFER_ALIGNMENT: the local devices' allocator imports host memory only at this
+// alignment (and the compiled executables assume it); other inputs are copied.
+#define SPIREE_INPUT_ALIGNMENT 64
 #define SPIREE_MAX_RANK 16
+
+// The embedded-ELF executables the loader in this library can run are those of its own arch.
+#if defined(__aarch64__)
+#define SPIREE_EXECUTABLE_FORMAT "embedded-elf-arm_64"
+#elif defined(__x86_64__)
+#define SPIREE_EXECUTABLE_FORMAT "embedded-elf-x86_64"
+#else
+#error "spiree's bridge is built for arm64 (Android, Linux) or x86-64 (Linux desktop JVM)"
+#endif
 
 typedef struct spiree_model_t {
   iree_runtime_session_t* session;
@@ -173,6 +190,23 @@ JNIEXPORT jstring JNICALL Java_dev_spiree_NativeBackend_nativeRuntimeVersion(JNI
   return (*env)->NewStringUTF(env, SPIREE_IREE_RUNTIME_VERSION);
 }
 
+JNIEXPORT jstring JNICALL Java_dev_spiree_NativeBackend_nativeExecutableFormat(JNIEnv* env,
+                                                                               jclass cls) {
+  (void)cls;
+  return (*env)->NewStringUTF(env, SPIREE_EXECUTABLE_FORMAT);
+}
+
+JNIEXPORT jlong JNICALL Java_dev_spiree_NativeBackend_nativeAddress(JNIEnv* env, jclass cls,
+                                                                    jobject buffer) {
+  (void)cls;
+  void* data = buffer ? (*env)->GetDirectBufferAddress(env, buffer) : NULL;
+  if (!data) {
+    spiree_throw(env, "java/lang/IllegalArgumentException", "not a direct buffer");
+    return 0;
+  }
+  return (jlong)(intptr_t)data;
+}
+
 JNIEXPORT jlong JNICALL Java_dev_spiree_NativeBackend_nativeCreate(JNIEnv* env, jclass cls,
                                                                    jobject vmfb, jstring entry,
                                                                    jint threads) {
@@ -293,13 +327,15 @@ static int spiree_read_shape(JNIEnv* env, jobjectArray shapes, jsize index,
   return (int)rank;
 }
 
-// A buffer view over a Java direct FloatBuffer: imported in place when the device allocator
-// accepts host memory (the local CPU devices do), else copied into a device buffer.
+// A buffer view over a Java direct FloatBuffer: imported in place when it is 64-byte aligned
+// and the device allocator accepts the import (the local CPU devices do), else copied into a
+// device buffer (*out_copied = 1).
 static iree_status_t spiree_wrap_input(iree_hal_device_t* device, iree_hal_allocator_t* allocator,
                                        iree_allocator_t host_allocator, float* data,
                                        iree_host_size_t rank, const iree_hal_dim_t* dims,
                                        iree_host_size_t byte_length,
-                                       iree_hal_buffer_view_t** out_view) {
+                                       iree_hal_buffer_view_t** out_view, int* out_copied) {
+  *out_copied = 0;
   iree_hal_buffer_params_t params = {
       .type = IREE_HAL_MEMORY_TYPE_HOST_LOCAL | IREE_HAL_MEMORY_TYPE_DEVICE_VISIBLE,
       .access = IREE_HAL_MEMORY_ACCESS_ALL,
@@ -312,8 +348,11 @@ static iree_status_t spiree_wrap_input(iree_hal_device_t* device, iree_hal_alloc
   };
   external.handle.host_allocation.ptr = data;
   iree_hal_buffer_t* buffer = NULL;
-  iree_status_t status = iree_hal_allocator_import_buffer(
-      allocator, params, &external, iree_hal_buffer_release_callback_null(), &buffer);
+  iree_status_t status =
+      (uintptr_t)data % SPIREE_INPUT_ALIGNMENT == 0
+          ? iree_hal_allocator_import_buffer(allocator, params, &external,
+                                             iree_hal_buffer_release_callback_null(), &buffer)
+          : iree_status_from_code(IREE_STATUS_UNAVAILABLE);
   if (iree_status_is_ok(status)) {
     status = iree_hal_buffer_view_create(buffer, rank, dims, IREE_HAL_ELEMENT_TYPE_FLOAT_32,
                                          IREE_HAL_ENCODING_TYPE_DENSE_ROW_MAJOR, host_allocator,
@@ -322,6 +361,7 @@ static iree_status_t spiree_wrap_input(iree_hal_device_t* device, iree_hal_alloc
     return status;
   }
   iree_status_ignore(status);  // fall back to a copy
+  *out_copied = 1;
   iree_hal_buffer_params_t copy_params = {
       .type = IREE_HAL_MEMORY_TYPE_DEVICE_LOCAL,
       .access = IREE_HAL_MEMORY_ACCESS_ALL,
@@ -333,14 +373,35 @@ static iree_status_t spiree_wrap_input(iree_hal_device_t* device, iree_hal_alloc
       iree_make_const_byte_span(data, byte_length), out_view);
 }
 
-JNIEXPORT void JNICALL Java_dev_spiree_NativeBackend_nativeCall(
+// "float32[1, 10]" (or IREE's name of another element type), as Java's Arrays.toString writes
+// shapes, so messages read the same on both sides.
+static void spiree_format_tensor(iree_hal_element_type_t type, iree_host_size_t rank,
+                                 const iree_hal_dim_t* dims, char* out, size_t capacity) {
+  size_t n = 0;
+  if (type == IREE_HAL_ELEMENT_TYPE_FLOAT_32) {
+    n = (size_t)snprintf(out, capacity, "float32[");
+  } else {
+    char name[32] = {0};
+    iree_host_size_t length = 0;
+    if (!iree_status_is_ok(iree_hal_format_element_type(type, sizeof(name) - 1, name, &length))) {
+      snprintf(name, sizeof(name), "type 0x%08x", (unsigned)type);
+    }
+    n = (size_t)snprintf(out, capacity, "%s[", name);
+  }
+  for (iree_host_size_t d = 0; d < rank && n < capacity; ++d) {
+    n += (size_t)snprintf(out + n, capacity - n, d ? ", %lld" : "%lld", (long long)dims[d]);
+  }
+  if (n < capacity) snprintf(out + n, capacity - n, "]");
+}
+
+JNIEXPORT jint JNICALL Java_dev_spiree_NativeBackend_nativeCall(
     JNIEnv* env, jclass cls, jlong handle, jobjectArray inputs, jobjectArray input_shapes,
     jobjectArray outputs, jobjectArray output_shapes) {
   (void)cls;
   spiree_model_t* model = (spiree_model_t*)(intptr_t)handle;
   if (!model) {
     spiree_throw(env, "java/lang/IllegalStateException", "the model is closed");
-    return;
+    return 0;
   }
   iree_runtime_session_t* session = model->session;
   iree_hal_device_t* device = iree_runtime_session_device(session);
@@ -350,9 +411,10 @@ JNIEXPORT void JNICALL Java_dev_spiree_NativeBackend_nativeCall(
   iree_runtime_call_t call;
   if (spiree_throw_if_error(env, "cannot prepare the call",
                             iree_runtime_call_initialize(session, model->function, &call))) {
-    return;
+    return 0;
   }
 
+  int copied_inputs = 0;
   iree_status_t status = iree_ok_status();
   jsize input_count = (*env)->GetArrayLength(env, inputs);
   for (jsize i = 0; i < input_count && iree_status_is_ok(status); ++i) {
@@ -370,8 +432,10 @@ JNIEXPORT void JNICALL Java_dev_spiree_NativeBackend_nativeCall(
       goto done;
     }
     iree_hal_buffer_view_t* view = NULL;
+    int copied = 0;
     status = spiree_wrap_input(device, allocator, host_allocator, data, (iree_host_size_t)rank,
-                               dims, element_count * sizeof(float), &view);
+                               dims, element_count * sizeof(float), &view, &copied);
+    copied_inputs += copied;
     if (iree_status_is_ok(status)) {
       status = iree_runtime_call_inputs_push_back_buffer_view(&call, view);
     }
@@ -403,16 +467,21 @@ JNIEXPORT void JNICALL Java_dev_spiree_NativeBackend_nativeCall(
                               iree_runtime_call_outputs_pop_front_buffer_view(&call, &view))) {
       goto done;
     }
-    int same = iree_hal_buffer_view_element_type(view) == IREE_HAL_ELEMENT_TYPE_FLOAT_32 &&
-               iree_hal_buffer_view_shape_rank(view) == (iree_host_size_t)rank;
+    iree_hal_element_type_t result_type = iree_hal_buffer_view_element_type(view);
+    iree_host_size_t result_rank = iree_hal_buffer_view_shape_rank(view);
+    int same = result_type == IREE_HAL_ELEMENT_TYPE_FLOAT_32 &&
+               result_rank == (iree_host_size_t)rank;
     const iree_hal_dim_t* result_dims = iree_hal_buffer_view_shape_dims(view);
     for (int d = 0; same && d < rank; ++d) same = result_dims[d] == dims[d];
     if (!same) {
-      char message[200];
+      char have[200], want[200], message[560];
+      spiree_format_tensor(result_type, result_rank, result_dims, have, sizeof(have));
+      spiree_format_tensor(IREE_HAL_ELEMENT_TYPE_FLOAT_32, (iree_host_size_t)rank, dims, want,
+                           sizeof(want));
       snprintf(message, sizeof(message),
-               "result %d of model.vmfb is not the float32 tensor of rank %d that model.json "
-               "describes: ship the model.json written with this model.vmfb",
-               (int)i, rank);
+               "result %d of model.vmfb is %s but model.json describes %s: ship the model.json "
+               "written with this model.vmfb",
+               (int)i, have, want);
       iree_hal_buffer_view_release(view);
       spiree_throw(env, "dev/spiree/SpireeException", message);
       goto done;
@@ -437,4 +506,5 @@ JNIEXPORT void JNICALL Java_dev_spiree_NativeBackend_nativeCall(
 
 done:
   iree_runtime_call_deinitialize(&call);
+  return copied_inputs;
 }

@@ -1,9 +1,14 @@
 package dev.spiree;
 
+import java.nio.Buffer;
 import java.nio.ByteBuffer;
 import java.nio.FloatBuffer;
 
-/** {@link Backend} over libspiree_jni.so (src/main/cpp/spiree_jni.c, the IREE runtime C API). */
+/**
+ * {@link Backend} over libspiree_jni.so (src/main/cpp/spiree_jni.c, the IREE runtime C API).
+ * In an Android app the library is the module's arm64-v8a build; on a desktop JVM it is a build of
+ * the same CMake file for the desktop's arch, found on {@code java.library.path}.
+ */
 final class NativeBackend implements Backend {
   static final String LIBRARY = "spiree_jni";
   private static final NativeBackend INSTANCE = new NativeBackend();
@@ -24,8 +29,10 @@ final class NativeBackend implements Backend {
     }
     if (!loaded) {
       throw new SpireeException("the native library lib" + LIBRARY + ".so could not be loaded ("
-          + loadError.getMessage() + "): spiree runs on arm64-v8a devices only, and the app must "
-          + "depend on the spiree module (which builds it with CMake from the IREE source)", loadError);
+          + loadError.getMessage() + "): in an Android app, depend on the spiree module (it builds "
+          + "the library for arm64-v8a with CMake from the IREE source); on a desktop JVM, build "
+          + "src/main/cpp/CMakeLists.txt for this machine and pass -Djava.library.path=<its build "
+          + "directory>", loadError);
     }
     return INSTANCE;
   }
@@ -36,14 +43,24 @@ final class NativeBackend implements Backend {
   }
 
   @Override
+  public String executableFormat() {
+    return nativeExecutableFormat();
+  }
+
+  @Override
+  public long address(Buffer direct) {
+    return nativeAddress(direct);
+  }
+
+  @Override
   public long create(ByteBuffer vmfb, String entry, int threads) {
     return nativeCreate(vmfb, entry, threads);
   }
 
   @Override
-  public void call(long handle, FloatBuffer[] inputs, long[][] inputShapes, FloatBuffer[] outputs,
+  public int call(long handle, FloatBuffer[] inputs, long[][] inputShapes, FloatBuffer[] outputs,
       long[][] outputShapes) {
-    nativeCall(handle, inputs, inputShapes, outputs, outputShapes);
+    return nativeCall(handle, inputs, inputShapes, outputs, outputShapes);
   }
 
   @Override
@@ -53,9 +70,13 @@ final class NativeBackend implements Backend {
 
   private static native String nativeRuntimeVersion();
 
+  private static native String nativeExecutableFormat();
+
+  private static native long nativeAddress(Buffer direct);
+
   private static native long nativeCreate(ByteBuffer vmfb, String entry, int threads);
 
-  private static native void nativeCall(long handle, FloatBuffer[] inputs, long[][] inputShapes,
+  private static native int nativeCall(long handle, FloatBuffer[] inputs, long[][] inputShapes,
       FloatBuffer[] outputs, long[][] outputShapes);
 
   private static native void nativeDestroy(long handle);

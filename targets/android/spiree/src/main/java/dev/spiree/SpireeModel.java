@@ -32,17 +32,30 @@ import java.util.regex.Pattern;
  *
  * <p>Every call is checked against the signature in model.json; a mismatch is an {@link
  * IllegalArgumentException} naming the expected and the actual shape. Loading checks that the
- * vmfb is for Android arm64 (embedded-ELF), that it is the one model.json describes (SHA-256),
- * and that it was compiled by the same IREE release as the runtime in this app. Failures are
+ * vmfb holds executables for the arch the native library was built for (arm64 in an Android app:
+ * {@code embedded-elf-arm_64}; a desktop JVM on x86-64: {@code embedded-elf-x86_64}, for the
+ * vmfbs {@code spiree compile --target host} writes), that it is the one model.json describes
+ * (SHA-256), and that it was compiled by the same IREE release as the runtime. Failures are
  * {@link SpireeException}s; those from the runtime carry IREE's message.
+ *
+ * <p>Copies: the runtime uses an input in place when its first element is 64-byte aligned
+ * ({@link #ALIGNMENT}; IREE imports host memory at no other alignment) and copies it once per
+ * call otherwise ({@link #copiedInputs()} counts those copies). {@link #newInputBuffer} and the
+ * {@code float[]} API use aligned buffers. Each output is copied once from the runtime's result
+ * into the caller's buffer. The vmfb is used in place when it starts 64-byte aligned: a mapped
+ * file always does; a heap buffer is first copied once into an aligned direct buffer; a
+ * misaligned direct buffer is copied once at load.
  *
  * <p>{@link #run} calls are serialized (an IREE session is used by one thread at a time); use
  * one model per thread for parallel inference. {@link #close()} frees the native session; a
  * closed model throws {@link IllegalStateException}.
  */
 public final class SpireeModel implements AutoCloseable {
-  /** The only executable format the Android runtime (embedded-ELF loader on arm64-v8a) loads. */
+  /** The executable format the Android runtime (embedded-ELF loader on arm64-v8a) loads. */
   public static final String ANDROID_EXECUTABLE_FORMAT = "embedded-elf-arm_64";
+
+  /** The alignment in bytes at which the runtime uses an input buffer in place. */
+  public static final int ALIGNMENT = 64;
 
   /** Load-time options. */
   public static final class Options {
@@ -52,9 +65,11 @@ public final class SpireeModel implements AutoCloseable {
     public Options() {}
 
     /**
-     * Worker threads: 0 (default) lets IREE's local-task device pick one per core of the
-     * performance cluster; 1 runs on the calling thread (local-sync device, no worker threads);
-     * N &gt; 1 uses local-task with N workers.
+     * Worker threads: 1 runs on the calling thread (local-sync device, no worker threads); N &gt; 1
+     * uses the local-task device with N workers, unpinned. 0 (default) is IREE's own topology: one
+     * worker per physical core of the CPU cluster that the loading thread happens to run on when
+     * the model is created, so on a big.LITTLE phone it can be the little cores, and the count can
+     * differ from load to load; pass N for a fixed count.
      */
     public Options threads(int n) {
       if (n < 0 || n > 64) {
@@ -89,8 +104,9 @@ public final class SpireeModel implements AutoCloseable {
   private final long[][] outputShapes;
   private ByteBuffer vmfb; // kept reachable: the native module reads it in place
   private long handle;
-  private FloatBuffer[] scratchInputs; // direct copies for the float[] API, allocated on first use
+  private FloatBuffer[] scratchInputs; // aligned direct copies for the float[] API, made on first use
   private FloatBuffer[] scratchOutputs;
+  private long copiedInputs;
 
   private SpireeModel(Backend backend, ByteBuffer vmfb, ModelManifest manifest, Options options) {
     this.backend = backend;
@@ -135,8 +151,9 @@ public final class SpireeModel implements AutoCloseable {
   }
 
   /**
-   * Loads a vmfb held in memory. A direct buffer is used in place (keep its contents unchanged;
-   * the model keeps a reference until {@link #close()}); a heap buffer is copied once into a
+   * Loads a vmfb held in memory. A direct buffer whose position is 64-byte aligned is used in place
+   * (keep its contents unchanged; the model keeps a reference until {@link #close()}), another
+   * direct buffer is copied once by the runtime; a heap buffer is copied once into an aligned
    * direct one. The bytes used are those from the buffer's position to its limit.
    */
   public static SpireeModel fromBuffer(ByteBuffer vmfb, String manifestJson, Options options) {
@@ -149,10 +166,11 @@ public final class SpireeModel implements AutoCloseable {
       throw new IllegalArgumentException("vmfb, manifestJson and options must not be null");
     }
     ModelManifest manifest = ModelManifest.parse(manifestJson);
-    checkForAndroid(manifest);
+    String format = backend.executableFormat();
+    checkTarget(manifest, format);
     ByteBuffer bytes = vmfb.slice();
     if (!bytes.isDirect()) {
-      ByteBuffer direct = ByteBuffer.allocateDirect(bytes.remaining());
+      ByteBuffer direct = alignedDirect(backend, bytes.remaining());
       direct.put(bytes.duplicate());
       direct.flip();
       bytes = direct;
@@ -160,9 +178,9 @@ public final class SpireeModel implements AutoCloseable {
     if (!bytes.hasRemaining()) {
       throw new SpireeException("model.vmfb is empty: write the bundle again with `spiree android`");
     }
-    if (!contains(bytes, ANDROID_EXECUTABLE_FORMAT)) {
-      throw new SpireeException("model.vmfb contains no " + ANDROID_EXECUTABLE_FORMAT + " executable, "
-          + "so it was not compiled for Android arm64: compile it with `spiree android MODEL`");
+    if (!contains(bytes, format)) {
+      throw new SpireeException("model.vmfb contains no " + format + " executable, so it was not "
+          + "compiled for " + runtimeName(format) + ": " + howToCompile(format));
     }
     if (options.verifyChecksum()) {
       String sha = sha256(bytes);
@@ -176,11 +194,11 @@ public final class SpireeModel implements AutoCloseable {
     return new SpireeModel(backend, bytes, manifest, options);
   }
 
-  private static void checkForAndroid(ModelManifest m) {
-    if (!ANDROID_EXECUTABLE_FORMAT.equals(m.executableFormat())) {
+  private static void checkTarget(ModelManifest m, String format) {
+    if (!format.equals(m.executableFormat())) {
       throw new SpireeException("model.vmfb was compiled for target '" + m.target() + "' ("
-          + m.executableFormat() + "), which Android arm64-v8a cannot load: compile it with "
-          + "`spiree android MODEL` (target arm64)");
+          + m.executableFormat() + "), which " + runtimeName(format) + " cannot load: "
+          + howToCompile(format));
     }
     for (List<TensorSpec> specs : Arrays.asList(m.inputs(), m.outputs())) {
       for (TensorSpec s : specs) {
@@ -190,6 +208,21 @@ public final class SpireeModel implements AutoCloseable {
         }
       }
     }
+  }
+
+  /** Who runs executables of {@code format}: the runtime built for that arch. */
+  static String runtimeName(String format) {
+    if (ANDROID_EXECUTABLE_FORMAT.equals(format)) {
+      return "the arm64 runtime (Android arm64-v8a, " + format + ")";
+    }
+    return "this runtime (" + format + ")";
+  }
+
+  static String howToCompile(String format) {
+    if (ANDROID_EXECUTABLE_FORMAT.equals(format)) {
+      return "compile it with `spiree android MODEL` (target arm64)";
+    }
+    return "compile it for this machine with `spiree compile MODEL --target host`";
   }
 
   static void checkVersions(String compiler, String runtime) {
@@ -226,7 +259,7 @@ public final class SpireeModel implements AutoCloseable {
       in[i] = checkBuffer("input", manifest.inputs().get(i), inputs[i], false);
     }
     FloatBuffer[] out = checkOutputs(outputs);
-    backend.call(handle, in, inputShapes, out, outputShapes);
+    copiedInputs += backend.call(handle, in, inputShapes, out, outputShapes);
   }
 
   /** Runs the model on float arrays with their shapes; returns one array per output. */
@@ -234,8 +267,8 @@ public final class SpireeModel implements AutoCloseable {
     checkOpen();
     checkInputs(inputs == null ? -1 : inputs.length, shapes);
     if (scratchInputs == null) {
-      scratchInputs = allocate(manifest.inputs());
-      scratchOutputs = allocate(manifest.outputs());
+      scratchInputs = allocate(backend, manifest.inputs());
+      scratchOutputs = allocate(backend, manifest.outputs());
     }
     for (int i = 0; i < inputs.length; i++) {
       TensorSpec spec = manifest.inputs().get(i);
@@ -251,7 +284,7 @@ public final class SpireeModel implements AutoCloseable {
       scratchInputs[i].put(inputs[i]);
       scratchInputs[i].flip();
     }
-    backend.call(handle, scratchInputs, inputShapes, scratchOutputs, outputShapes);
+    copiedInputs += backend.call(handle, scratchInputs, inputShapes, scratchOutputs, outputShapes);
     float[][] results = new float[scratchOutputs.length][];
     for (int i = 0; i < results.length; i++) {
       results[i] = new float[(int) manifest.outputs().get(i).elementCount()];
@@ -328,13 +361,49 @@ public final class SpireeModel implements AutoCloseable {
     return b.slice(); // position 0 at the caller's position; the native side sees its address
   }
 
-  private static FloatBuffer[] allocate(List<TensorSpec> specs) {
+  private static FloatBuffer[] allocate(Backend backend, List<TensorSpec> specs) {
     FloatBuffer[] b = new FloatBuffer[specs.size()];
     for (int i = 0; i < b.length; i++) {
-      b[i] = ByteBuffer.allocateDirect((int) (4 * specs.get(i).elementCount()))
-          .order(ByteOrder.nativeOrder()).asFloatBuffer();
+      b[i] = alignedFloats(backend, specs.get(i).elementCount());
     }
     return b;
+  }
+
+  /** A direct buffer of {@code bytes} bytes whose first byte is {@link #ALIGNMENT}-aligned. */
+  static ByteBuffer alignedDirect(Backend backend, int bytes) {
+    ByteBuffer raw = ByteBuffer.allocateDirect(bytes + ALIGNMENT - 1);
+    int offset = (int) ((ALIGNMENT - backend.address(raw) % ALIGNMENT) % ALIGNMENT);
+    raw.position(offset);
+    raw.limit(offset + bytes);
+    return raw.slice(); // keeps `raw` reachable
+  }
+
+  private static FloatBuffer alignedFloats(Backend backend, long count) {
+    if (count > Integer.MAX_VALUE / 4 - ALIGNMENT) {
+      throw new IllegalArgumentException("a tensor of " + count + " floats does not fit a Java buffer");
+    }
+    return alignedDirect(backend, (int) (4 * count)).order(ByteOrder.nativeOrder()).asFloatBuffer();
+  }
+
+  /**
+   * A direct, native-order buffer for input {@code index}, sized to its shape and 64-byte aligned,
+   * so {@link #run(FloatBuffer[], FloatBuffer[])} passes it to the runtime without a copy.
+   */
+  public FloatBuffer newInputBuffer(int index) {
+    return alignedFloats(backend, manifest.inputs().get(index).elementCount());
+  }
+
+  /** A direct, native-order buffer for output {@code index}, sized to its shape. */
+  public FloatBuffer newOutputBuffer(int index) {
+    return alignedFloats(backend, manifest.outputs().get(index).elementCount());
+  }
+
+  /**
+   * How many input tensors the runtime copied so far because they were not {@link #ALIGNMENT}-byte
+   * aligned (0 as long as every input comes from {@link #newInputBuffer} or the float[] API).
+   */
+  public synchronized long copiedInputs() {
+    return copiedInputs;
   }
 
   private void checkOpen() {

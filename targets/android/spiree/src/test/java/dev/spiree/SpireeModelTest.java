@@ -24,6 +24,8 @@ public final class SpireeModelTest {
   /** A pure-Java Backend: output[k] = k + sum of all input elements; records what it was given. */
   static final class FakeBackend implements Backend {
     final String version;
+    final String format;
+    int copiesPerCall; // what call() reports as copied inputs
     int created;
     int destroyed;
     int calls;
@@ -33,12 +35,28 @@ public final class SpireeModelTest {
     float lastFirstInput;
 
     FakeBackend(String version) {
+      this(version, SpireeModel.ANDROID_EXECUTABLE_FORMAT);
+    }
+
+    FakeBackend(String version, String format) {
       this.version = version;
+      this.format = format;
     }
 
     @Override
     public String runtimeVersion() {
       return version;
+    }
+
+    @Override
+    public String executableFormat() {
+      return format;
+    }
+
+    @Override
+    public long address(java.nio.Buffer direct) {
+      check(direct.isDirect(), "address() of a direct buffer");
+      return 8; // as if every new direct buffer started 8 bytes past a 64-byte boundary
     }
 
     @Override
@@ -51,7 +69,7 @@ public final class SpireeModelTest {
     }
 
     @Override
-    public void call(long handle, FloatBuffer[] inputs, long[][] inputShapes, FloatBuffer[] outputs,
+    public int call(long handle, FloatBuffer[] inputs, long[][] inputShapes, FloatBuffer[] outputs,
         long[][] outputShapes) {
       check(handle == 42, "backend gets its handle");
       calls++;
@@ -70,6 +88,7 @@ public final class SpireeModelTest {
           outputs[o].put(k, (float) (k + sum));
         }
       }
+      return copiesPerCall;
     }
 
     @Override
@@ -96,6 +115,9 @@ public final class SpireeModelTest {
     testBadBundles(vmfb, json);
     testLifecycle(vmfb, json);
     testFiles(args[0], args[1]);
+    testRuntimeArch(vmfb, json);
+    testAlignedBuffers(vmfb, json);
+    testModelStore(vmfb);
 
     System.out.println("SpireeModelTest: " + checks + " checks, " + failures + " failure(s)");
     System.exit(failures == 0 ? 0 : 1);
@@ -304,6 +326,106 @@ public final class SpireeModelTest {
     new File(dir, "model.json").delete();
     lonely.delete();
     dir.delete();
+  }
+
+  /** The executable format the native library reports decides which vmfbs load. */
+  static void testRuntimeArch(byte[] vmfb, String json) {
+    SpireeModel.Options opts = new SpireeModel.Options();
+    // An arm64 bundle on a desktop (x86-64) build of the library.
+    expectThrows(SpireeException.class, "compiled for target 'arm64' (embedded-elf-arm_64), which this "
+        + "runtime (embedded-elf-x86_64) cannot load: compile it for this machine with "
+        + "`spiree compile MODEL --target host`",
+        () -> SpireeModel.create(new FakeBackend("3.13.0", "embedded-elf-x86_64"), ByteBuffer.wrap(vmfb),
+            json, opts));
+    // A host (x86-64) vmfb and manifest on the arm64 library.
+    byte[] hostVmfb = new String(vmfb, java.nio.charset.StandardCharsets.ISO_8859_1)
+        .replace("embedded-elf-arm_64", "embedded-elf-x86_64")
+        .getBytes(java.nio.charset.StandardCharsets.ISO_8859_1);
+    String host = json.replace("\"embedded-elf-arm_64\"", "\"embedded-elf-x86_64\"")
+        .replace("\"target\": \"arm64\"", "\"target\": \"host\"");
+    expectThrows(SpireeException.class, "compiled for target 'host' (embedded-elf-x86_64), which the arm64 "
+        + "runtime (Android arm64-v8a, embedded-elf-arm_64) cannot load: compile it with `spiree android MODEL`",
+        () -> SpireeModel.create(new FakeBackend("3.13.0"), ByteBuffer.wrap(hostVmfb), host, opts));
+    // ... and both on the x86-64 library: the manifest and the vmfb's executables agree.
+    SpireeModel m = SpireeModel.create(new FakeBackend("3.13.0", "embedded-elf-x86_64"),
+        ByteBuffer.wrap(hostVmfb), host, opts.verifyChecksum(false));
+    check(m.manifest().target().equals("host"), "a host vmfb loads on an x86-64 runtime");
+    m.close();
+    // A manifest that says x86-64 over a vmfb without x86-64 executables.
+    expectThrows(SpireeException.class, "contains no embedded-elf-x86_64 executable, so it was not compiled "
+        + "for this runtime (embedded-elf-x86_64)",
+        () -> SpireeModel.create(new FakeBackend("3.13.0", "embedded-elf-x86_64"), ByteBuffer.wrap(vmfb),
+            host, new SpireeModel.Options().verifyChecksum(false)));
+  }
+
+  static void testAlignedBuffers(byte[] vmfb, String json) {
+    FakeBackend be = new FakeBackend("3.13.0");
+    SpireeModel m = SpireeModel.create(be, ByteBuffer.wrap(vmfb), json, new SpireeModel.Options());
+    TensorSpec in = m.inputs().get(0);
+    TensorSpec out = m.outputs().get(0);
+    FloatBuffer x = m.newInputBuffer(0);
+    FloatBuffer y = m.newOutputBuffer(0);
+    check(x.isDirect() && x.order() == ByteOrder.nativeOrder() && x.remaining() == in.elementCount()
+        && x.position() == 0, "newInputBuffer: direct, native order, exactly the input's elements");
+    check(y.isDirect() && y.remaining() == out.elementCount(), "newOutputBuffer: the output's elements");
+    // The fake places new direct buffers 8 bytes past a 64-byte boundary: the aligned buffer starts
+    // 56 bytes into its allocation, which the backend's address() reports relative to.
+    ByteBuffer raw = SpireeModel.alignedDirect(be, 100);
+    check(raw.capacity() == 100 && raw.remaining() == 100, "alignedDirect has the requested size");
+    m.run(new FloatBuffer[] {x}, new FloatBuffer[] {y});
+    check(m.copiedInputs() == 0, "no copies reported");
+    be.copiesPerCall = 1;
+    m.run(new FloatBuffer[] {x}, new FloatBuffer[] {y});
+    m.run(new float[(int) in.elementCount()], in.shape());
+    check(m.copiedInputs() == 2, "copiedInputs adds what the runtime reports (" + m.copiedInputs() + ")");
+    m.close();
+  }
+
+  /** Extracted models: a directory per asset folder, each model copied once. */
+  static void testModelStore(final byte[] vmfb) throws Exception {
+    File root = Files.createTempDirectory("spiree-store").toFile();
+    final int[] opened = {0};
+    ModelStore.Source source = new ModelStore.Source() {
+      @Override
+      public java.io.InputStream open() {
+        opened[0]++;
+        return new java.io.ByteArrayInputStream(vmfb);
+      }
+    };
+    String zeros = new String(new char[60]).replace('\0', '0');
+    String a = "aaaa" + zeros; // stand-ins for the SHA-256 in model.json
+    String b = "bbbb" + zeros;
+    File fa = ModelStore.extract(root, "models/a", a, source, "asset a");
+    File fb = ModelStore.extract(root, "models/b", b, source, "asset b");
+    check(opened[0] == 2 && fa.isFile() && fb.isFile() && !fa.getParentFile().equals(fb.getParentFile()),
+        "two asset folders, two directories");
+    ModelStore.extract(root, "models/a", a, source, "asset a");
+    ModelStore.extract(root, "models/b", b, source, "asset b");
+    ModelStore.extract(root, "models/a", a, source, "asset a");
+    check(opened[0] == 2, "loading A, B, A again extracts nothing (" + opened[0] + " copies)");
+    check(Arrays.equals(Files.readAllBytes(fa.toPath()), vmfb), "the extracted bytes are the asset's");
+    check(!ModelStore.directory(root, "a/b").equals(ModelStore.directory(root, "a_b")),
+        "folder names that look alike after escaping still differ");
+    // A new model in folder a replaces a's old file only.
+    String a2 = "cccc" + zeros;
+    File fa2 = ModelStore.extract(root, "models/a", a2, source, "asset a");
+    check(fa2.isFile() && !fa.exists() && fb.isFile(), "a new model replaces its own folder's file only");
+    expectThrows(SpireeException.class, "asset z is missing",
+        () -> ModelStore.extract(root, "z", a, new ModelStore.Source() {
+          @Override
+          public java.io.InputStream open() throws java.io.IOException {
+            throw new java.io.FileNotFoundException("z/model.vmfb");
+          }
+        }, "asset z"));
+    check(!new File(ModelStore.directory(root, "z"), a + ".vmfb.tmp").exists(), "no partial file left");
+    for (File d : new File(root, "spiree").listFiles()) {
+      for (File f : d.listFiles()) {
+        f.delete();
+      }
+      d.delete();
+    }
+    new File(root, "spiree").delete();
+    root.delete();
   }
 
   // --- helpers -----------------------------------------------------------------------------------

@@ -6,8 +6,6 @@ import android.widget.TextView;
 import dev.spiree.SpireeModel;
 import dev.spiree.TensorSpec;
 import dev.spiree.android.SpireeAndroid;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.Arrays;
 import java.util.Random;
@@ -31,14 +29,13 @@ public class MainActivity extends Activity {
   private void runModel() {
     String text;
     try (SpireeModel model = SpireeAndroid.load(this)) {
-      TensorSpec in = model.inputs().get(0);
       TensorSpec out = model.outputs().get(0);
-      FloatBuffer x = direct((int) in.elementCount());
+      FloatBuffer x = model.newInputBuffer(0); // 64-byte aligned: the runtime reads it in place
       Random random = new Random(0);
       for (int i = 0; i < x.capacity(); i++) {
         x.put(i, (float) random.nextGaussian());
       }
-      FloatBuffer y = direct((int) out.elementCount());
+      FloatBuffer y = model.newOutputBuffer(0);
 
       long t0 = System.nanoTime();
       model.run(new FloatBuffer[] {x}, new FloatBuffer[] {y});
@@ -66,10 +63,6 @@ public class MainActivity extends Activity {
     }
     final String shown = text;
     runOnUiThread(() -> result.setText(shown));
-  }
-
-  private static FloatBuffer direct(int n) {
-    return ByteBuffer.allocateDirect(4 * n).order(ByteOrder.nativeOrder()).asFloatBuffer();
   }
 
   private static int[] topK(FloatBuffer y, int k) {

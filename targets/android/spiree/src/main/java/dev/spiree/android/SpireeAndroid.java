@@ -3,22 +3,23 @@ package dev.spiree.android;
 import android.content.Context;
 import android.content.res.AssetManager;
 import dev.spiree.ModelManifest;
+import dev.spiree.ModelStore;
 import dev.spiree.SpireeException;
 import dev.spiree.SpireeModel;
 import java.io.File;
 import java.io.FileNotFoundException;
-import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 
 /**
  * Loads the model that {@code spiree android} put into the app's assets (the only class of the
  * library that needs the Android SDK).
  *
- * <p>The first load copies {@code <assetDir>/model.vmfb} into the app's no-backup files directory,
- * named by its SHA-256 from model.json; later loads memory-map that file, so the runtime reads the
- * model in place without holding it on the Java heap, whatever the asset's compression.
+ * <p>The first load copies {@code <assetDir>/model.vmfb} into the app's no-backup files directory
+ * ({@link ModelStore}: a directory per asset folder, the file named by its SHA-256 from
+ * model.json); later loads memory-map that file, so the runtime reads the model in place without
+ * holding it on the Java heap, whatever the asset's compression. Several models (one asset folder
+ * each) are each extracted once.
  */
 public final class SpireeAndroid {
   /** Where {@code spiree android} writes the bundle inside src/main/assets. */
@@ -33,13 +34,24 @@ public final class SpireeAndroid {
 
   /** Loads {@code assets/<assetDir>/model.vmfb} and {@code model.json}. */
   public static SpireeModel load(Context context, String assetDir, SpireeModel.Options options) {
-    AssetManager assets = context.getAssets();
+    final AssetManager assets = context.getAssets();
     String json = readAsset(assets, assetDir + "/model.json");
     ModelManifest manifest = ModelManifest.parse(json);
-    File dir = new File(context.getNoBackupFilesDir(), "spiree");
-    File vmfb = new File(dir, manifest.vmfbSha256() + ".vmfb");
-    if (!vmfb.isFile()) {
-      extract(assets, assetDir + "/model.vmfb", dir, vmfb);
+    final String path = assetDir + "/model.vmfb";
+    File vmfb;
+    try {
+      vmfb = ModelStore.extract(context.getNoBackupFilesDir(), assetDir, manifest.vmfbSha256(),
+          new ModelStore.Source() {
+            @Override
+            public InputStream open() throws IOException {
+              return assets.open(path);
+            }
+          }, "asset '" + path + "'");
+    } catch (SpireeException e) {
+      if (e.getCause() instanceof FileNotFoundException) {
+        throw missing(path, (FileNotFoundException) e.getCause());
+      }
+      throw e;
     }
     return SpireeModel.fromFile(vmfb, json, options);
   }
@@ -51,38 +63,6 @@ public final class SpireeAndroid {
       throw missing(path, e);
     } catch (IOException e) {
       throw new SpireeException("cannot read asset '" + path + "': " + e.getMessage(), e);
-    }
-  }
-
-  private static void extract(AssetManager assets, String path, File dir, File dest) {
-    if (!dir.isDirectory() && !dir.mkdirs()) {
-      throw new SpireeException("cannot create " + dir);
-    }
-    // Older copies (other models) are removed: one extracted model per asset directory is enough.
-    File[] old = dir.listFiles();
-    if (old != null) {
-      for (File f : old) {
-        if (f.getName().endsWith(".vmfb")) {
-          f.delete();
-        }
-      }
-    }
-    File tmp = new File(dir, dest.getName() + ".tmp");
-    try (InputStream in = assets.open(path); OutputStream out = new FileOutputStream(tmp)) {
-      byte[] buf = new byte[1 << 16];
-      for (int n; (n = in.read(buf)) > 0; ) {
-        out.write(buf, 0, n);
-      }
-    } catch (FileNotFoundException e) {
-      tmp.delete();
-      throw missing(path, e);
-    } catch (IOException e) {
-      tmp.delete();
-      throw new SpireeException("cannot copy asset '" + path + "' to " + tmp + ": " + e.getMessage(), e);
-    }
-    if (!tmp.renameTo(dest)) {
-      tmp.delete();
-      throw new SpireeException("cannot rename " + tmp + " to " + dest);
     }
   }
 

@@ -1,0 +1,286 @@
+"""Pass `conv`: KxK convolutions (any K, stride 1 or 2) and strided 1x1 convolutions on spiree's
+conv kernels, dense or group-sparse per layer, with the bias, a residual add and the activation
+fused.
+
+Matches `linalg.conv_2d_nchw_fchw` with a constant weight [O, I, KH, KW], unit dilations and
+equal strides S of 1 or 2, whose kernel is larger than 1x1 or whose stride is 2, whose input is
+a `tensor.pad` of zeros on the spatial dims (or unpadded), and whose accumulator init is a bias
+broadcast or zeros. Each becomes two dispatches:
+1. the prep kernel (`spiree_convprep_f32_s{S}`, kernels/convprep.py) puts the unpadded input
+   into planes where position (ci, ky, kx) of output pixel q is one offset + q: "pitch" planes
+   (zero-padded, polyphase for S=2, garbage columns) or "columns" planes (one per kx, no
+   garbage), whichever the cost model finds cheaper for the shape;
+2. the conv kernel (`spiree_conv_f32_{MR}x{G}_v{L}_{dense|sparse}_{act}[_add]`,
+   kernels/conv.py): per kept position one load of MR q's feeds G broadcast FMAs.
+Sparse (the weight's group pattern, mlir_passes/pattern.py: values [NG, K, G] and per-group
+offsets [NG, K]) only where the cost model says it beats the dense kernel (all positions, one
+shared offset table) for that shape and G; the decision and both estimates go to
+options.report (the manifest's "passes", `spiree compile --report`).
+
+Before:
+    %p = tensor.pad %x low[0, 0, 1, 1] high[0, 0, 1, 1] { tensor.yield %zero } : tensor<1x8x6x6xf32> to tensor<1x8x8x8xf32>
+    %b = linalg.broadcast ins(%bias : tensor<8xf32>) outs(%e : tensor<1x8x6x6xf32>) dimensions = [0, 2, 3]
+    %0 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>}
+           ins(%p, %w : tensor<1x8x8x8xf32>, tensor<8x8x3x3xf32>) outs(%b : tensor<1x8x6x6xf32>) -> tensor<1x8x6x6xf32>
+    %1 = linalg.generic ... ins(%0, %skip) { arith.addf }          // residual add
+    %2 = linalg.generic ... ins(%1) { arith.cmpf ugt ... arith.select }   // ReLU
+After:
+    %q = flow.dispatch @spiree_conv_kernels::@convprep_0(%x) : (tensor<1x8x6x6xf32>) -> tensor<416xf32>
+    %2 = flow.dispatch @spiree_conv_kernels::@conv_0(%q, %values, %offsets, %bias, %skip)
+           : (tensor<416xf32>, tensor<1x72x8xf32>, tensor<72xi32>, tensor<8xf32>, tensor<1x8x6x6xf32>) -> tensor<1x8x6x6xf32>
+    (+ the stream.executable with @convprep_0 / @conv_0 calling the C kernels)
+
+Left alone (IREE compiles them): unit-stride 1x1 convolutions (the `detect`/`materialize`
+passes' job), depthwise and grouped convolutions, dilations, unequal strides or strides other
+than 1 and 2, pads of non-zero values or on the batch/channel dims, non-constant weights,
+accumulator inits that are neither a bias broadcast nor zeros. Those of them that are KxK or
+strided get a report row saying why.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import PassOptions
+from . import ir as mir
+from . import pattern
+from .dispatch import Export, constant, dispatch, insert_executable, replace_with_dispatch
+from .epilogue import Epilogue, bias_of, constant_array, match_epilogue, scalar_constant
+from .kernels import render_sources
+from .kernels.conv import ConvVariant
+from .kernels.convprep import MODES, ConvPlanes, ConvPrepVariant
+
+EXECUTABLE = "spiree_conv_kernels"
+CONV = "linalg.conv_2d_nchw_fchw"
+
+# Cost model (units: one vector FMA at full throughput). Measured on x86-64 AVX-512 (Zen 4),
+# one thread, ResNet-18 shapes (bench/conv_kernels.py): the kernel runs at ~95% of FMA peak with
+# G >= 4 (16-24 accumulators, one input load per G FMAs), G=2 at ~70% and G=1 at ~35% (one
+# vector load per FMA: bound by the loads from L2). Every (tile, group) also pays its stores and
+# activation, and the prep kernel ~0.4 units per float it writes.
+EFFICIENCY = {1: 0.35, 2: 0.7, 4: 0.92, 8: 0.95}
+TILE_COST = 12.0  # per accumulator vector of a (tile, group): bias init, epilogue, store
+# per float of the planes: the prep kernel's write and the conv kernel's cache misses on
+# larger planes (the stem's 14 "columns" planes per channel run slower than its 4 "pitch" ones)
+PREP_COST = 1.0
+
+
+def tile_vectors(target, group: int) -> int:
+    """Vectors of q's per register tile: 3/4 of the registers hold the G x vectors accumulators
+    (24 of AVX-512's and NEON's 32, 12 of wasm32's 16), at most 8."""
+    return max(1, min(8, (target.vector_registers * 3 // 4) // group))
+
+
+def dense_group(target) -> int:
+    """G of the dense kernel: 8 channels x 3 vectors with 32 registers, 4 x 3 with 16."""
+    return 8 if target.vector_registers >= 32 else 4
+
+
+@dataclass(frozen=True)
+class Estimate:
+    conv: float
+    prep: float
+
+    @property
+    def total(self) -> float:
+        return self.conv + self.prep
+
+
+def estimate(planes: ConvPlanes, c_out: int, k: int, group: int, vectors: int) -> Estimate:
+    """Cost of one layer (prep + conv kernel) in units of full-throughput vector FMAs."""
+    lanes = planes.lanes
+    step = lanes // 2 if lanes >= 8 else lanes  # tail tiles end with a half vector (kernels/conv.py)
+    q_vectors = planes.batch * math.ceil(planes.q_count / step) * step / lanes
+    ng = pattern.num_groups(c_out, group)
+    tiles = planes.batch * math.ceil(planes.q_count / (vectors * lanes))
+    conv = q_vectors * ng * k * group / EFFICIENCY[group] + tiles * ng * group * vectors * TILE_COST
+    return Estimate(conv, planes.size * PREP_COST)
+
+
+@dataclass(frozen=True)
+class Match:
+    op: object
+    x: object  # the unpadded input
+    weight: np.ndarray
+    bias: np.ndarray
+    stride: int
+    pad: tuple[int, int]  # top, left
+
+
+def _unpadded(value):
+    """(input, (top, left)) through a `tensor.pad` of zeros on H and W only; (value, (0, 0))
+    when it is not padded; None for any other pad."""
+    pad = value.owner
+    if getattr(pad, "name", None) != "tensor.pad":
+        return value, (0, 0)
+    low, high = list(pad.attributes["static_low"]), list(pad.attributes["static_high"])
+    if low[:2] != [0, 0] or high[:2] != [0, 0] or min(low + high) < 0:
+        return None
+    yields = [op.operation for op in pad.regions[0].blocks[0].operations]
+    if len(yields) != 1 or scalar_constant(yields[0].operands[0]) != 0.0:
+        return None
+    return pad.operands[0], (int(low[2]), int(low[3]))
+
+
+def match(op) -> "Match | str | None":
+    """A Match, or why a KxK/strided convolution stays with IREE (str), or None when the op is
+    not this pass's (unit-stride 1x1 convolutions)."""
+    w_type = mir.RankedTensorType(op.operands[1].type)
+    kh, kw = w_type.shape[2:]
+    strides = mir.int_list(op.attributes["strides"]) if "strides" in op.attributes else [1, 1]
+    dilations = mir.int_list(op.attributes["dilations"]) if "dilations" in op.attributes else [1, 1]
+    if (kh, kw) == (1, 1) and strides == [1, 1]:
+        return None
+    if dilations != [1, 1]:
+        return f"dilations {dilations}: the kernels take unit dilation"
+    if strides[0] != strides[1] or strides[0] not in (1, 2):
+        return f"strides {strides}: the kernels take equal strides of 1 or 2"
+    weight = constant_array(op.operands[1])
+    if weight is None:
+        return "weight is not a constant"
+    unpadded = _unpadded(op.operands[0])
+    if unpadded is None:
+        return "input padding is not zeros on H and W"
+    bias = bias_of(op.operands[2], int(w_type.shape[0]))
+    if bias is None:
+        return "accumulator init is not a bias broadcast or zeros"
+    return Match(op, unpadded[0], weight.astype(np.float32), bias, strides[0], unpadded[1])
+
+
+def conv_ops(module) -> list:
+    ops = []
+    for top in module.body.operations:
+        if top.operation.name == "func.func":
+            for block in top.regions[0].blocks:
+                ops.extend(op.operation for op in block.operations if op.operation.name == CONV)
+    return ops
+
+
+@dataclass(frozen=True)
+class Plan:
+    planes: ConvPlanes
+    variant: ConvVariant
+    values: np.ndarray  # [NG, K, G]
+    offsets: np.ndarray  # int32 [NG, K] (sparse) or [K] (dense)
+    reason: str
+
+
+def plan(m: Match, out_hw: tuple[int, int], target, options: PassOptions, epilogue: Epilogue) -> Plan:
+    """The per-layer decisions: planes mode, dense or sparse, tile; with the estimates behind them."""
+    n, c, h, w = mir.RankedTensorType(m.x.type).shape
+    c_out, _, kh, kw = m.weight.shape
+    lanes = target.vector_f32_lanes
+    positions = c * kh * kw
+    pat = pattern.detect(m.weight)
+    options_ = [("dense", dense_group(target), positions)]
+    if options.exploit_sparsity and pat.sparsity >= options.min_sparsity:
+        options_.append(("sparse", pat.group, pat.k))
+    best = None
+    for mode in MODES:
+        planes = ConvPlanes(n, c, h, w, (kh, kw), m.stride, m.pad, tuple(out_hw), mode, lanes)
+        for kind, group, k in options_:
+            est = estimate(planes, c_out, k, group, tile_vectors(target, group))
+            if best is None or est.total < best[0].total:
+                best = (est, planes, kind, group, k)
+    est, planes, kind, group, k = best
+    dense_est = min(estimate(ConvPlanes(n, c, h, w, (kh, kw), m.stride, m.pad, tuple(out_hw), mode, lanes),
+                             c_out, positions, dense_group(target), tile_vectors(target, dense_group(target))).total
+                    for mode in MODES)
+    variant = ConvVariant(tile_vectors(target, group) * lanes, group, lanes, kind == "sparse", epilogue.act,
+                          epilogue.residual is not None)
+    table = planes.offsets()
+    if kind == "sparse":
+        values, indices = pattern.pack(m.weight, group)
+        offsets = table[indices.astype(np.int64)]
+        reason = (f"G={group} K={k} of {positions} (sparsity {pat.sparsity:.2f}): est {_units(est.total)} "
+                  f"vs dense {_units(dense_est)}")
+    else:
+        values, offsets = dense_values(m.weight, group), table
+        if not options.exploit_sparsity and pat.sparsity >= options.min_sparsity:
+            why = "dense baseline build (sparsity not exploited)"
+        elif pat.sparsity < options.min_sparsity:
+            why = f"sparsity {pat.sparsity:.2f} below {options.min_sparsity:.2f}"
+        else:
+            sparse_est = min(estimate(ConvPlanes(n, c, h, w, (kh, kw), m.stride, m.pad, tuple(out_hw), mo, lanes),
+                                      c_out, pat.k, pat.group, tile_vectors(target, pat.group)).total for mo in MODES)
+            why = (f"G={pat.group} K={pat.k} (sparsity {pat.sparsity:.2f}) est {_units(sparse_est)} "
+                   f"is not below dense {_units(dense_est)}")
+        reason = f"{why}; dense est {_units(est.total)}"
+    reason += f", {planes.mode} planes"
+    return Plan(planes, variant, values, np.ascontiguousarray(offsets, np.int32), reason)
+
+
+def dense_values(weight: np.ndarray, group: int) -> np.ndarray:
+    """[NG, P, G]: values[g, p, r] = W[g*G + r, p] (zero rows pad the last group)."""
+    w2d = pattern.positions_view(weight).astype(np.float32)
+    c_out, p = w2d.shape
+    ng = pattern.num_groups(c_out, group)
+    padded = np.zeros((ng * group, p), np.float32)
+    padded[:c_out] = w2d
+    return np.ascontiguousarray(padded.reshape(ng, group, p).transpose(0, 2, 1))
+
+
+def _units(x: float) -> str:
+    """An estimate for the report: 3 significant digits with k/M suffix."""
+    return f"{x / 1e6:.3g}M" if x >= 1e6 else f"{x / 1e3:.3g}k"
+
+
+def _op_kind(kh: int, kw: int, stride: int) -> str:
+    return f"conv{kh}x{kw}" + (f"s{stride}" if stride != 1 else "")
+
+
+def run(module, options: PassOptions) -> None:
+    target = options.target
+    exports: list[Export] = []
+    variants: list = []
+    with module.context, mir.Location.unknown():
+        for op in conv_ops(module):
+            m = match(op)
+            if m is None:
+                continue
+            w_shape = list(mir.RankedTensorType(op.operands[1].type).shape)
+            if isinstance(m, str):
+                stride = (mir.int_list(op.attributes["strides"]) if "strides" in op.attributes else [1])[0]
+                options.report.append({"op": _op_kind(*w_shape[2:], stride), "weight": w_shape,
+                                       "decision": "iree", "reason": m})
+                continue
+            out_type = mir.RankedTensorType(op.results[0].type)
+            n, c, h, w = mir.RankedTensorType(m.x.type).shape
+            c_out = w_shape[0]
+            epi = match_epilogue(op.results[0])
+            p = plan(m, tuple(out_type.shape[2:]), target, options, epi)
+            planes, variant = p.planes, p.variant
+            prep = ConvPrepVariant(m.stride)
+            variants += [prep, variant]
+            i = len(exports) // 2
+            prep_export = Export(f"convprep_{i}", prep.name, (("f32", n * c * h * w), ("f32", planes.size)),
+                                 planes.prep_scalars(), c, -math.inf, math.inf)
+            ng, k = p.values.shape[:2]
+            bindings = [("f32", planes.size), ("f32", p.values.size), ("i32", p.offsets.size), ("f32", c_out)]
+            if epi.residual is not None:
+                bindings.append(("f32", int(np.prod(out_type.shape))))
+            bindings.append(("f32", int(np.prod(out_type.shape))))
+            conv_export = Export(f"conv_{i}", variant.name, tuple(bindings), planes.conv_scalars(c_out, k), ng,
+                                 epi.vmin, epi.vmax)
+            exports += [prep_export, conv_export]
+            prepped = dispatch(EXECUTABLE, prep_export.name, [m.x],
+                               mir.RankedTensorType.get([planes.size], mir.F32Type.get()), op)
+            operands = [prepped, constant(p.values, op), constant(p.offsets, op), constant(m.bias, op)]
+            if epi.residual is not None:
+                operands.append(epi.residual)
+            options.report.append({"op": _op_kind(*w_shape[2:], m.stride), "weight": w_shape,
+                                   "stride": m.stride, "decision": "sparse" if variant.sparse else "dense",
+                                   "reason": p.reason, "kernel": variant.name, "epilogue": epi.describe()})
+            replace_with_dispatch(op, list(epi.ops), EXECUTABLE, conv_export.name, operands)
+        if exports:
+            insert_executable(module, EXECUTABLE, exports, render_sources(variants), target)
+
+
+if __name__ == "__main__":
+    import sys
+
+    from . import main_for
+
+    sys.exit(main_for(sys.modules[__name__]))
