@@ -10,7 +10,7 @@ indices per G, the 3x3 depthwise kernels of stride 1 and 2) are rendered with
 `kernels.render_sources` and compiled by clang exactly as for the artifacts (the same flags:
 `kernels.COMMON_CFLAGS` + the target's `kernel_cflags`), but to assembly (`-S`). In each kernel
 function the *hot loop* is the innermost loop (a backward branch with no loop inside it) with
-the most floating-point work; its body, label to branch, is what llvm-mca simulates
+the most floating-point work (the one with the fewest instructions among equals); its body, label to branch, is what llvm-mca simulates
 (`-mtriple=aarch64 -mcpu=CPU -iterations=N`). Reported per kernel and core:
 - cycles per iteration: llvm-mca's total cycles / iterations (steady state of the loop body);
 - FLOP per iteration: counted from the loop's instructions (a 4-lane FMA is 8, a 4-lane
@@ -153,8 +153,10 @@ def instruction_flops(line: str) -> int:
 
 
 def hot_loop(name: str, lines: list[str]) -> Loop | None:
+    """The innermost loop with the most FLOP; of several (a kernel's fast path and its
+    careful copies for edges), the one with the fewest instructions: the steady state."""
     loops = innermost_loops(name, lines)
-    return max(loops, key=lambda l: (l.flops, l.instructions), default=None)
+    return max(loops, key=lambda l: (l.flops, -l.instructions), default=None)
 
 
 # --------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from spiree.targets import get_target
 
 KINDS = (  # dispatch name pattern -> kind of layer
     (r"^pointwise_|matmul_like", "1x1 conv"),
-    (r"^dwconv_|conv_\d+x\d+x\d+x3x3_f32$", "depthwise 3x3"),
+    (r"^dwconv_|conv_\d+x\d+x\d+x3x3_f32$", "depthwise"),
     (r"conv_\d+x\d+x\d+x3x3x3_f32$", "first conv 3x3"),
     (r"transpose|slow_memcpy", "layout (transpose/copy)"),
     (r"reduction|matmul_1x|^linear_", "pool + classifier"),

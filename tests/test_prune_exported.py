@@ -325,7 +325,7 @@ def test_cli_compile_a_pt2_with_sparsity_and_check(tmp_path):
     _quiet(p.stderr)
     assert "[spiree] prune: 6 layer(s), 69.8% of their weights zero" in p.stderr
     assert "[spiree] rearrange: channels of head keep their order (network output)" in p.stderr
-    assert sum(" sparse " in l for l in p.stdout.splitlines()) == 6  # 4 x 1x1, the 3x3 (KxK kernel), the Linear
+    assert sum(" sparse " in l for l in p.stdout.splitlines()) == 6  # 4 1x1 convs, the 3x3 conv, the head
     p = spiree("run", out, "--check")
     assert p.returncode == 0 and "check: PASSED" in p.stdout, p.stdout + p.stderr
 

@@ -24,12 +24,16 @@ from . import check_activation
 KERNEL_SIZES = (3, 5, 7)
 STRIDES = (1, 2)
 LANES = (4, 8, 16)
-# Output rows per block = independent accumulator vectors (they hide the FMA latency and share
-# the input row loads), by (K, S). 3x3 stride 1: 8 (the 9 weights, 8 accumulators and the 10
-# input rows of a block fit in 32 vector registers); else 4 (stride 2 keeps 4 planes of
-# NA - 1 slack rows each in the scratch, so taller blocks would leave fewer rows per tile).
-ACCUMULATORS = {(3, 1): 8, (3, 2): 4, (5, 1): 4, (5, 2): 4, (7, 1): 4, (7, 2): 4}
-SCRATCH_FLOATS = 7168  # 28 KiB of stack per call: staged plane, padded input tile, output tile
+SCRATCH_FLOATS = 7168  # 28 KiB of stack per call: two padded input tiles
+
+
+def accumulators(kernel: int, stride: int, lanes: int) -> int:
+    """Output rows per block = independent accumulator vectors: they hide the FMA latency and
+    share the input rows' loads. 8 for 3x3 stride 1 on 16 lanes (AVX-512: the 9 weights, 8
+    accumulators and the 10 input rows of a block fit in its 32 registers), else 4 (NEON and
+    SIMD128 have 4 lanes and 32 or 16 registers; stride 2 keeps 4 planes of NA - 1 slack rows
+    each in the scratch, so taller blocks would leave fewer rows per tile)."""
+    return 8 if (kernel, stride, lanes) == (3, 1, 16) else 4
 
 
 @dataclass(frozen=True)
@@ -56,4 +60,4 @@ class DwconvVariant:
         from .xngen import render_file
 
         return render_file("dwconv.c.in", NAME=self.name, K=self.kernel, S=self.stride, L=self.lanes,
-                           ACT=self.act, NA=ACCUMULATORS[self.kernel, self.stride], SCRATCH=SCRATCH_FLOATS)
+                           ACT=self.act, NA=accumulators(self.kernel, self.stride, self.lanes), SCRATCH=SCRATCH_FLOATS)
