@@ -56,7 +56,9 @@ COOL_DOWN_S = 0.05
 def bench(source: "str | Artifact", options: BenchOptions = BenchOptions(), *,
           model_options: dict | None = None, weights: str | None = None, seed: int = 0) -> BenchResult:
     """Compile (or load) the builds, time them side by side, profile them; see the module doc."""
-    target = get_target(options.target)
+    if isinstance(source, str) and source.endswith(".vmfb"):
+        source = Artifact.load(source)
+    target = get_target(options.target or (source.target.name if isinstance(source, Artifact) else "host"))
     device = resolve_device(threads=options.threads)
     emulated = target.runner == "qemu" and not target.is_native
     notes: list[str] = []

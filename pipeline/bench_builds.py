@@ -22,8 +22,8 @@ def _fmt_sparsity(s: float) -> str:
 
 def prepare_builds(source: "str | Artifact", target: Target, options: BenchOptions, *,
                    model_options: dict | None = None, weights: str | None = None, seed: int = 0):
-    """Compile (or load) the builds to compare: (model, builds, module for the reference engine,
-    example inputs as numpy)."""
+    """Compile (or load) the builds to compare: (label of the model, builds, the PyTorch model
+    (LoadedModel, or None when an artifact's manifest cannot rebuild it), inputs as numpy)."""
     from .api import as_loaded_model
     from .build import BuildOptions, build
 

@@ -19,7 +19,7 @@ FORMAT = "spiree-bench/1"
 
 @dataclass(frozen=True)
 class BenchOptions:
-    target: str = "host"
+    target: str | None = None  # None: host for a model, the artifact's own target for a .vmfb
     sparsities: tuple[float, ...] = (0.0, 0.7, 0.9)
     group: int = 4
     threads: int = 1
