@@ -25,6 +25,7 @@ KERNEL_SIZES = (3, 5, 7)
 STRIDES = (1, 2)
 LANES = (4, 8, 16)
 SCRATCH_FLOATS = 7168  # 28 KiB of stack per call: two padded input tiles
+ZERO_FLOATS = 1024  # the direct path's zero row: input rows up to ~1000 floats wide
 
 
 def accumulators(kernel: int, stride: int, lanes: int) -> int:
@@ -60,4 +61,5 @@ class DwconvVariant:
         from .xngen import render_file
 
         return render_file("dwconv.c.in", NAME=self.name, K=self.kernel, S=self.stride, L=self.lanes,
-                           ACT=self.act, NA=accumulators(self.kernel, self.stride, self.lanes), SCRATCH=SCRATCH_FLOATS)
+                           ACT=self.act, NA=accumulators(self.kernel, self.stride, self.lanes), SCRATCH=SCRATCH_FLOATS,
+                           ZERO=ZERO_FLOATS)
