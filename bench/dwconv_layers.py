@@ -63,11 +63,12 @@ def source(template_dirs: dict[str, Path], variants) -> str:
     for tag, d in template_dirs.items():
         text = (d / "mlir_passes/kernels/templates/dwconv.c.in").read_text()
         for v in variants:
-            from spiree.mlir_passes.kernels.dwconv import SCRATCH_FLOATS, ZERO_FLOATS, accumulators
+            from spiree.mlir_passes.kernels.dwconv import SCRATCH_FLOATS, ZERO_FLOATS
             params = dict(NAME=v.name + tag, K=v.kernel, S=v.stride, L=v.lanes, ACT=v.act, SCRATCH=SCRATCH_FLOATS,
                           ZERO=ZERO_FLOATS)
             if tag:
-                params["NA"] = accumulators(v.kernel, v.stride, v.lanes)  # the old template's parameters
+                # main's rule at 5a0cd64 (the template takes NA from outside)
+                params["NA"] = 8 if (v.kernel, v.stride, v.lanes) == (3, 1, 16) else 4
                 src += render(text, "dwconv.c.in", **params)
             else:
                 src += v.render().replace(v.name, v.name + tag)
@@ -82,10 +83,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--only", default="")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--act", help="time every layer with this activation instead")
     args = ap.parse_args()
     layers = {"mobilenet_v1": MOBILENET_V1, "efficientnet_b0": EFFICIENTNET_B0,
               "all": MOBILENET_V1 + EFFICIENTNET_B0}[args.net]
-    layers = [l for l in layers if args.only in l[0]]
+    layers = [l[:5] + ((args.act or l[5]),) for l in layers if args.only in l[0]]
     variants = sorted({DwconvVariant(k, s, args.lanes, a) for _, _, _, k, s, a in layers}, key=lambda v: v.name)
     tags = {"": None}
     if args.old:
