@@ -15,15 +15,17 @@ offset: the inner loop is K*K unaligned L-lane loads and broadcast FMAs into NA 
 accumulator vectors, with no bounds checks; the epilogue (bias, activation, clamp) is vector
 code, and the columns ox >= wo of the flattened rows are dropped when the tile is copied out.
 
-On 16 lanes (AVX-512), the 3x3 variants of stride 2, and of stride 1 with a sigmoid/SiLU/hardswish
-epilogue, read the planes in place instead (the direct path): each block of output rows takes pointers to its input
-rows (a shared zero row of ZERO_FLOATS for padding rows), the first and last vector of a row mask
-the lanes that would read padding columns, and stride 2 splits each pair of loaded vectors
-even/odd in registers. The planes at the ends of x (whose reads would leave it) and rows wider
-than the zero row still go through the scratch. Chosen by measurement on x86-64 AVX-512
+On 16 lanes (AVX-512), the 3x3 variants of stride 2, and the 3x3 and 5x5 ones of stride 1 with a
+sigmoid/SiLU/hardswish epilogue, read the planes in place instead (the direct path): each block
+of output rows takes pointers to its input rows (a shared zero row of ZERO_FLOATS for padding
+rows), the first and last vector of a row mask the lanes that would read padding columns, and
+stride 2 splits each pair of loaded vectors even/odd in registers. Rows of at most L/2 outputs
+(7x7 planes) hold two output rows per vector there, when that takes fewer blocks of rows. The
+planes at the ends of x (whose reads would leave it) and rows wider than the zero row still go
+through the scratch. Chosen by measurement on x86-64 AVX-512
 (bench/dwconv_layers.py): there the scratch's even/odd copy cost as much as the arithmetic of
 stride 2, while with a minmax epilogue (none/ReLU/ReLU6) the scratch path of stride 1 was faster
-and 5x5/7x7 measured even. The 4-lane variants (arm64 NEON, wasm32 SIMD128) keep the scratch:
+and 5x5 stride 2 measured even. The 4-lane variants (arm64 NEON, wasm32 SIMD128) keep the scratch:
 llvm-mca gives NEON's direct stride-2 block 1.8x the cycles of the scratch one, and there is no
 timing on those targets to decide on.
 """
