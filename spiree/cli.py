@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spiree.pipeline.options import Kernels
 from spiree.pipeline.runtime import DEVICES
 
 log = logging.getLogger("spiree")
@@ -76,7 +77,8 @@ def cmd_targets(args) -> int:
 
 def cmd_compile(args) -> int:
     from spiree.pipeline.api import as_loaded_model
-    from spiree.pipeline.build import BuildOptions, build
+    from spiree.pipeline.build import build
+    from spiree.pipeline.options import BuildOptions
     from spiree.targets import get_target
 
     target = get_target(args.target)
@@ -87,9 +89,8 @@ def cmd_compile(args) -> int:
     po = _prune_options(args)
     loaded = as_loaded_model(args.model, options=_model_options(args), weights=args.weights, seed=args.seed)
     artifact = build(loaded, target, options=BuildOptions(
-        emit_mlir=Path(args.emit_mlir) if args.emit_mlir else None, kernels=args.kernels,
-        **({} if po is None else dict(sparsity=po.sparsity, group=po.group, balanced=po.balanced,
-                                      rearrange=po.rearrange))))
+        kernels=args.kernels, prune=po,
+        emit_mlir=Path(args.emit_mlir) if args.emit_mlir else None))
     artifact.save(out)
     m = artifact.manifest
     print(f"wrote {out} ({len(artifact.vmfb) / 1e6:.1f} MB, target {target.name}, "
@@ -192,12 +193,11 @@ def cmd_android(args) -> int:
         artifact = Artifact.load(args.model)
     else:
         from spiree.pipeline.api import as_loaded_model
-        from spiree.pipeline.build import BuildOptions, build
+        from spiree.pipeline.build import build
+        from spiree.pipeline.options import BuildOptions
 
         loaded = as_loaded_model(args.model, options=_model_options(args), weights=args.weights, seed=args.seed)
-        artifact = build(loaded, "arm64", options=BuildOptions(
-            **({} if po is None else dict(sparsity=po.sparsity, group=po.group, balanced=po.balanced,
-                                          rearrange=po.rearrange))))
+        artifact = build(loaded, "arm64", options=BuildOptions(prune=po))
     bundle = write_bundle(artifact, args.output, assets_only=args.assets_only)
     m = artifact.manifest
     sig = ", ".join(f"{s['name']} {s['dtype']}{s['shape']}" for s in m["inputs"]) + " -> " + \
@@ -348,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--target", default="host", help="target name (see `spiree targets`; default host)")
     c.add_argument("-o", "--output", required=True, help="output .vmfb path")
     c.add_argument("--emit-mlir", metavar="DIR", help="save the IR after each MLIR stage into DIR")
-    c.add_argument("--kernels", default="sparse", choices=("sparse", "dense", "iree"),
+    c.add_argument("--kernels", type=Kernels, default=Kernels.SPARSE, choices=list(Kernels),
                    help="sparse: spiree kernels exploiting zeros (default); dense: the same kernels, every "
                         "layer dense (baseline); iree: IREE alone")
     c.add_argument("--report", action="store_true", help="print the per-layer sparse/dense decisions")
