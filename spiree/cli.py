@@ -104,6 +104,7 @@ def cmd_compile(args) -> int:
 def cmd_run(args) -> int:
     from spiree.pipeline.api import load
     from spiree.pipeline.artifact import Artifact
+    from spiree.pipeline.check import top_k
     from spiree.pipeline.errors import RunError
 
     artifact = Artifact.load(args.artifact)
@@ -121,7 +122,7 @@ def cmd_run(args) -> int:
     log.info("run: done in %.2f s", time.perf_counter() - t0)
     outputs = y if isinstance(y, list) else [y]
     for i, o in enumerate(outputs):
-        print(f"output{i}: {o.dtype}{list(o.shape)}" + (f", top-5 {_topk(o, 5)}" if o.ndim == 2 else ""))
+        print(f"output{i}: {o.dtype}{list(o.shape)}" + (f", top-5 {top_k(o, 5)}" if o.ndim == 2 else ""))
     if args.output:
         np.save(args.output, outputs[0])
         print(f"wrote {args.output}")
@@ -155,27 +156,15 @@ def _random_input(spec, seed: int) -> np.ndarray:
     return torch.randn(*spec.shape, generator=gen).numpy().astype(spec.dtype)
 
 
-def _topk(o: np.ndarray, k: int) -> list[int]:
-    return [int(i) for i in np.argsort(-o[0], kind="stable")[:k]]
-
-
 def _check(artifact, inputs, outputs, *, atol: float) -> int:
+    from spiree.pipeline.check import compare
     from spiree.pipeline.reference import reference_outputs
 
     log.info("check: rebuilding the PyTorch reference from the manifest ...")
-    refs = reference_outputs(artifact.manifest, inputs)
-    ok = True
-    for i, (o, r) in enumerate(zip(outputs, refs)):
-        err = float(np.max(np.abs(o - r))) if o.size else 0.0
-        rel = err / max(float(np.max(np.abs(r))), 1e-30)
-        line = f"check output{i}: max abs error {err:.3g} (tolerance {atol:g}), max rel error {rel:.3g}"
-        if o.ndim == 2:
-            top1 = all(_topk(o[b:b + 1], 1) == _topk(r[b:b + 1], 1) for b in range(o.shape[0]))
-            top5 = all(_topk(o[b:b + 1], 5) == _topk(r[b:b + 1], 5) for b in range(o.shape[0]))
-            line += f", top-1 {'agrees' if top1 else 'DIFFERS'}, top-5 {'identical' if top5 else 'DIFFERS'}"
-            ok &= top5
-        ok &= err <= atol
-        print(line)
+    checks = compare(outputs, reference_outputs(artifact.manifest, inputs), atol=atol)
+    for c in checks:
+        print(c.line())
+    ok = all(c.passed for c in checks)
     print("check: PASSED" if ok else "check: FAILED (outputs differ from PyTorch beyond the tolerance)")
     return 0 if ok else 1
 
