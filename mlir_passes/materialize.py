@@ -8,7 +8,10 @@ pixel) annotated by `detect`:
   dispatch of `spiree_spmm_f32_{MR}x{G}_v{L}_i{B}`;
 - `spiree.dense = "..."` (and a constant weight): the weight becomes [NG, C_in, G] and the op a
   dispatch of `spiree_gemm_f32_{MR}x{G}_v{L}`, the same kernel reading every input channel,
-  so the whole network stays in one layout (NCHW) with no transposes around the layer.
+  so the whole network stays in one layout (NCHW) with no transposes around the layer; on
+  wide vectors, a deep layer on a small plane (7x7, and Linear) gets the channel-vectorized
+  `spiree_gemmc_f32_{CB}x{T}_v{L}` instead (weights [NB, C_in, CB], same arguments; see
+  kernels/gemmc.py).
 The bias (the accumulator init: a `linalg.broadcast` of a constant vector, or zeros) and the
 elementwise ops after the layer that `epilogue.match_epilogue` recognizes (a residual add, then
 ReLU / ReLU6 / clamp / sigmoid / SiLU / hardswish) move into the kernel's epilogue; an input that
@@ -46,7 +49,7 @@ from . import kinds, pattern
 from .detect import kind_of, pointwise_convs, weight_value
 from .dispatch import MAX_WORKGROUPS, Export, constant, erase_dead, insert_executable, replace_with_dispatch
 from .epilogue import bias_of, constant_array, match_epilogue
-from .kernels import render_sources
+from .kernels import gemmc, render_sources
 from .kernels.spmm import DENSE, SpmmVariant
 from .options import PassOptions
 from .report import PassReport
@@ -150,13 +153,19 @@ def run(module, options: PassOptions, report: PassReport | None = None) -> PassR
                 index_bits = indices.dtype.itemsize * 8
             else:
                 group = dense_group(target)
-                values, indices, index_bits = dense_values(weight, group), None, DENSE
+                values, indices, index_bits = None, None, DENSE
             epi = match_epilogue(op.result)
             gate = se_gate(x) if kind_of(op) == kinds.CONV1X1 else None
-            variant = SpmmVariant(tile_pixels(target, group), group, index_bits, target.vector_f32_lanes,
-                                  epi.act, epi.residual is not None, gate is not None)
+            hw, lanes = h * w, target.vector_f32_lanes
+            mr = tile_pixels(target, group)
+            if index_bits == DENSE and gemmc.prefer(hw, c_in, mr, lanes):
+                variant = gemmc.GemmcVariant(2 * lanes, lanes, epi.act, epi.residual is not None, gate is not None)
+                group = variant.block
+            else:
+                variant = SpmmVariant(mr, group, index_bits, lanes, epi.act, epi.residual is not None, gate is not None)
+            if values is None:
+                values = dense_values(weight, group)
             variants.append(variant)
-            hw = h * w
             ng, k = values.shape[0], values.shape[1]
             operands = [gate[0] if gate else x, constant(values, op)]
             bindings = [("f32", n * c_in * hw), ("f32", values.size)]

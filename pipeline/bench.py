@@ -56,7 +56,7 @@ COOL_DOWN_S = 0.05
 
 @dataclass(frozen=True)
 class BenchOptions:
-    target: str = "host"
+    target: str | None = None  # None: host for a model, the artifact's own target for a .vmfb
     sparsities: tuple[float, ...] = (0.0, 0.7, 0.9)
     group: int = 4
     threads: int = 1
@@ -180,8 +180,8 @@ def _fmt_sparsity(s: float) -> str:
 
 def prepare_builds(source: "str | Artifact", target: Target, options: BenchOptions, *,
                    model_options: dict | None = None, weights: str | None = None, seed: int = 0):
-    """Compile (or load) the builds to compare: (model, builds, module for the reference engine,
-    example inputs as numpy)."""
+    """Compile (or load) the builds to compare: (label of the model, builds, the PyTorch model
+    (LoadedModel, or None when an artifact's manifest cannot rebuild it), inputs as numpy)."""
     from .api import as_loaded_model
     from .build import BuildOptions, build
     from .prune import PruneOptions
@@ -301,7 +301,9 @@ def _timer(build: Build, inputs, target: Target, device: Device):
 def bench(source: "str | Artifact", options: BenchOptions = BenchOptions(), *,
           model_options: dict | None = None, weights: str | None = None, seed: int = 0) -> BenchResult:
     """Compile (or load) the builds, time them side by side, profile them; see the module doc."""
-    target = get_target(options.target)
+    if isinstance(source, str) and source.endswith(".vmfb"):
+        source = Artifact.load(source)
+    target = get_target(options.target or (source.target.name if isinstance(source, Artifact) else "host"))
     device = resolve_device(threads=options.threads)
     emulated = target.runner == "qemu" and not target.is_native
     notes: list[str] = []

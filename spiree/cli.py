@@ -389,8 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    ".vmfb from `spiree compile` (the dense and IREE builds are then compiled from "
                                    "the model its manifest names).")
     _add_model_args(b)
-    b.add_argument("--target", default="host", help="host, wasm32 or arm64 (default host; arm64 runs under "
-                   "emulation on a non-arm64 machine: not speed)")
+    b.add_argument("--target", help="host, wasm32 or arm64 (default: host, or the .vmfb's own target; arm64 "
+                   "runs under emulation on a non-arm64 machine: not speed)")
     b.add_argument("--sparsities", default="0,0.7,0.9", help="sparse builds to compare, comma-separated "
                    "(default 0,0.7,0.9; 0 = not pruned)")
     b.add_argument("--group", type=int, default=4, help="G of the pruned builds (default 4)")

@@ -117,3 +117,15 @@ def test_bench_bad_input_one_error_line(args, message):
     p = spiree("bench", "tiny_cnn", *args)
     assert p.returncode == 1
     assert error_line(p) == message
+
+
+def test_bench_an_artifact_defaults_to_its_target(tmp_path, tiny_artifacts):
+    p = spiree("bench", tiny_artifacts["wasm32"], "--repeats", "1", "--json", tmp_path / "w.json")
+    assert p.returncode == 0, p.stderr
+    j = json.loads((tmp_path / "w.json").read_text())
+    assert j["target"] == "wasm32"
+    assert [r["build"] for r in j["builds"]] == ["iree", "dense", "artifact"]
+    p = spiree("bench", tiny_artifacts["wasm32"], "--target", "host", "--repeats", "1")
+    assert p.returncode == 1
+    assert error_line(p) == ("spiree: error: the artifact was compiled for target 'wasm32', not 'host': "
+                             "bench it with --target wasm32")

@@ -30,7 +30,7 @@ def check(model, x, target, *, expect_sparse_layers):
     pointwise = [r for r in art.pass_report if r.op in ("conv1x1", "linear")]
     # What materialize did with each layer detect decided on: the sparse kernel (packed indices)
     # for every "sparse" row, the dense kernel for every "dense" one; none left to IREE.
-    kernels = {"sparse": r"spiree_spmm_f32_\d+x\d+_v\d+_i(8|16|32)", "dense": r"spiree_gemm_f32_\d+x\d+_v\d+"}
+    kernels = {"sparse": r"spiree_spmm_f32_\d+x\d+_v\d+_i(8|16|32)", "dense": r"spiree_gemmc?_f32_\d+x\d+_v\d+"}
     assert [r.decision for r in pointwise].count("sparse") == expect_sparse_layers, art.manifest["passes"]
     for r in pointwise:
         assert r.decision in kernels and re.match(kernels[r.decision] + r"(_|$)", r.kernel or ""), r

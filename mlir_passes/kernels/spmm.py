@@ -14,8 +14,9 @@ vectorized along pixels: a tile of MR contiguous pixels x G output channels stay
 per kept position it loads MR pixels of one input row once and does G broadcast FMAs (one
 activation load feeds G multiply-adds). `act` is an epilogue of templates/prelude.c.in (no
 suffix: minmax, i.e. none/ReLU/ReLU6 by vmin/vmax); `_add` adds a residual tensor of the
-output's shape before it; `_scale` multiplies the weights by a per-(image, input channel) scale
-(the squeeze-and-excitation gate of the layer's input), K x G multiplies per pixel tile.
+output's shape before it; `_scale` multiplies each loaded input row by a per-(image, input channel) scale
+(the squeeze-and-excitation gate of the layer's input): K x MR/L vector multiplies per pixel
+tile, the weights and the FMAs unchanged.
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ class SpmmVariant:
     lanes: int = 4  # f32 lanes of the target's SIMD register
     act: str = "minmax"  # epilogue activation (kernels.ACTIVATIONS)
     add: bool = False  # residual input added before the activation
-    scale: bool = False  # per-input-channel scale of the weights (SE gate)
+    scale: bool = False  # per-input-channel scale of the input rows (SE gate)
 
     def __post_init__(self):
         if self.mr <= 0 or self.mr % 4:

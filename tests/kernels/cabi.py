@@ -65,3 +65,20 @@ ACT_REFERENCE = {
 def activation(act: str, x: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
     """numpy reference of the kernels' epilogue: clamp(act(x), vmin, vmax), in float64."""
     return np.clip(ACT_REFERENCE[act](x.astype(np.float64)), vmin, vmax)
+
+
+def pointwise_reference(weight, x, bias, *, act: str, vmin: float, vmax: float, res=None, scale=None) -> np.ndarray:
+    """numpy reference of a pointwise kernel, in float64: clamp(act(W (x * scale) + bias + res))
+    for weight [C_out, C_in, 1, 1], x [N, C_in, HW], scale [N, C_in], res [N, C_out, HW]."""
+    xs = x * scale[:, :, None] if scale is not None else x
+    acc = np.einsum("oc,ncp->nop", weight[:, :, 0, 0].astype(np.float64), xs.astype(np.float64)) + bias[None, :, None]
+    return activation(act, acc if res is None else acc + res, vmin, vmax)
+
+
+def check_written(out: np.ndarray, ref: np.ndarray, rows: slice, px: slice) -> None:
+    """`out` matches `ref` on [:, rows, px] (1e-5 relative to the output scale) and is still
+    NaN everywhere else (the kernel wrote only its share)."""
+    np.testing.assert_allclose(out[:, rows, px], ref[:, rows, px], rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+    written = np.zeros(out.shape, bool)
+    written[:, rows, px] = True
+    assert np.isnan(out[~written]).all(), "wrote outside its share of channels and pixels"

@@ -14,7 +14,7 @@ from spiree.mlir_passes.kernels import ACTIVATIONS, render_sources
 from spiree.mlir_passes.kernels.spmm import DENSE, SpmmVariant
 from spiree.mlir_passes.materialize import dense_values
 
-from .cabi import activation, build, call
+from .cabi import build, call, check_written, pointwise_reference
 
 
 def random_group_sparse(rng, c_out, c_in, group, keep):
@@ -49,17 +49,9 @@ def run_variant(v: SpmmVariant, *, batch=2, c_in=19, c_out=30, hw=64 + 32 + 4 + 
     call(build(render_sources([v])), v.name, operands, [batch, c_in, c_out, hw, k, chunk or v.chunk(k), g0, g1, p0, p1],
          lo, hi)
 
-    xs = x * scale[:, :, None] if v.scale else x
-    acc = np.einsum("oc,ncp->nop", weight[:, :, 0, 0].astype(np.float64), xs.astype(np.float64)) + bias[None, :, None]
-    if v.add:
-        acc = acc + res
-    ref = activation(v.act, acc, lo, hi)
-    rows = slice(g0 * v.group, min(g1 * v.group, c_out))
-    px = slice(p0, p1)
-    np.testing.assert_allclose(out[:, rows, px], ref[:, rows, px], rtol=1e-5, atol=1e-5 * np.abs(ref).max())
-    written = np.zeros(out.shape, bool)
-    written[:, rows, px] = True
-    assert np.isnan(out[~written]).all(), "wrote outside its group and pixel range"
+    ref = pointwise_reference(weight, x, bias, act=v.act, vmin=lo, vmax=hi, res=res if v.add else None,
+                              scale=scale if v.scale else None)
+    check_written(out, ref, slice(g0 * v.group, min(g1 * v.group, c_out)), slice(p0, p1))
 
 
 @pytest.mark.parametrize("index_bits", [8, 16, 32, DENSE])

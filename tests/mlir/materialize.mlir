@@ -281,3 +281,38 @@ func.func @expect_no_fusion(%x: tensor<1x2x3x3xf32>) -> (tensor<1x4x3x3xf32>, te
   } -> tensor<1x4x3x3xf32>
   return %0, %1, %3 : tensor<1x4x3x3xf32>, tensor<1x4x3x3xf32>, tensor<1x4x3x3xf32>
 }
+
+// -----
+
+// A dense layer with C_in >= 64 on a 7x7 plane runs the channel-vectorized kernel on 16 lanes:
+// weights [C_out/32, C_in, 32] (zero rows pad the 40 channels to 64), same operands otherwise.
+// REQUIRES: host-lanes-16
+// CHECK: func.func private @[[GEMMC:spiree_gemmc_f32_32x7_v16]](memref<?xf32>, memref<?xf32>, memref<?xf32>, memref<?xf32>,
+// CHECK-LABEL: func.func @dense_7x7_runs_channel_vectorized_kernel
+// CHECK: %[[V:.*]] = arith.constant {{.*}} : tensor<2x64x32xf32>
+// CHECK: flow.dispatch @spiree_pointwise_kernels::@pointwise_0(%{{.*}}, %[[V]], %{{.*}}) : (tensor<1x64x7x7xf32>, tensor<2x64x32xf32>, tensor<40xf32>) -> tensor<1x40x7x7xf32>
+// CHECK-NOT: linalg.conv_2d_nchw_fchw
+func.func @dense_7x7_runs_channel_vectorized_kernel(%x: tensor<1x64x7x7xf32>) -> tensor<1x40x7x7xf32> {
+  %init = arith.constant dense<0.0> : tensor<1x40x7x7xf32>
+  %w = arith.constant dense<0.5> : tensor<40x64x1x1xf32>
+  %0 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>, spiree.dense = "too dense"}
+         ins(%x, %w : tensor<1x64x7x7xf32>, tensor<40x64x1x1xf32>) outs(%init : tensor<1x40x7x7xf32>) -> tensor<1x40x7x7xf32>
+  return %0 : tensor<1x40x7x7xf32>
+}
+
+// -----
+
+// The same layer on a 14x14 plane keeps the pixel-vectorized dense kernel (blocks of 8 on 32
+// registers).
+// REQUIRES: host-lanes-16
+// CHECK: func.func private @{{spiree_gemm_f32_32x8_v16}}(
+// CHECK-LABEL: func.func @dense_14x14_keeps_pixel_kernel
+// CHECK: flow.dispatch @spiree_pointwise_kernels::@pointwise_0(%{{.*}}, %{{.*}}, %{{.*}}) : (tensor<1x64x14x14xf32>, tensor<5x64x8xf32>, tensor<40xf32>) -> tensor<1x40x14x14xf32>
+// CHECK-NOT: gemmc
+func.func @dense_14x14_keeps_pixel_kernel(%x: tensor<1x64x14x14xf32>) -> tensor<1x40x14x14xf32> {
+  %init = arith.constant dense<0.0> : tensor<1x40x14x14xf32>
+  %w = arith.constant dense<0.5> : tensor<40x64x1x1xf32>
+  %0 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>, spiree.dense = "too dense"}
+         ins(%x, %w : tensor<1x64x14x14xf32>, tensor<40x64x1x1xf32>) outs(%init : tensor<1x40x14x14xf32>) -> tensor<1x40x14x14xf32>
+  return %0 : tensor<1x40x14x14xf32>
+}
