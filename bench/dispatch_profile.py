@@ -39,7 +39,7 @@ def kind_of(name: str) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--kernels", type=Kernels, default=Kernels.DENSE, choices=list(Kernels))
+    ap.add_argument("--kernels", default=Kernels.DENSE.value, choices=[k.value for k in Kernels])
     ap.add_argument("--sparsity", type=float, default=None)
     ap.add_argument("--group", type=int, default=4)
     ap.add_argument("--top", type=int, default=15)

@@ -76,7 +76,7 @@ class PassReport:
     # The row of each op a pass reported, keyed by the op's first result, so a later pass finds
     # it: a result value hashes by identity, while an `Operation`'s Python hash follows its
     # attributes, which the passes change (`detect` annotates the ops `materialize` reads).
-    _by_op: dict[Any, LayerReport] = field(default_factory=dict, repr=False)
+    _by_op: dict[Any, LayerReport] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def layer(self, op, *, op_name: str, **values: Any) -> LayerReport:
         """The row of IR operation `op`: the one an earlier pass added, else a new row with

@@ -89,7 +89,7 @@ def cmd_compile(args) -> int:
     po = _prune_options(args)
     loaded = as_loaded_model(args.model, options=_model_options(args), weights=args.weights, seed=args.seed)
     artifact = build(loaded, target, options=BuildOptions(
-        kernels=args.kernels, prune=po,
+        kernels=Kernels.parse(args.kernels, what="--kernels"), prune=po,
         emit_mlir=Path(args.emit_mlir) if args.emit_mlir else None))
     artifact.save(out)
     m = artifact.manifest
@@ -337,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--target", default="host", help="target name (see `spiree targets`; default host)")
     c.add_argument("-o", "--output", required=True, help="output .vmfb path")
     c.add_argument("--emit-mlir", metavar="DIR", help="save the IR after each MLIR stage into DIR")
-    c.add_argument("--kernels", type=Kernels, default=Kernels.SPARSE, choices=list(Kernels),
+    c.add_argument("--kernels", default=Kernels.SPARSE.value, choices=[k.value for k in Kernels],
                    help="sparse: spiree kernels exploiting zeros (default); dense: the same kernels, every "
                         "layer dense (baseline); iree: IREE alone")
     c.add_argument("--report", action="store_true", help="print the per-layer sparse/dense decisions")
