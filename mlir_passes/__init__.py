@@ -1,9 +1,10 @@
 """spiree's MLIR passes over linalg-on-tensors IR.
 
-Each pass is a module with one public entry `run(module, options, report=None) -> PassReport`
-(options.py: the inputs; report.py: one row per layer, what the passes decided). `PIPELINE` lists
-the passes in the order the pipeline's `passes` stage runs them. Passes import neither torch nor
-the CLI, nor this package's `__init__`; they read targets as data (`options.target`).
+Each pass is a module with one public entry `run(module, options, report)` (options.py: the
+inputs; report.py: one row per layer, what the passes decided, which `run` fills in).
+`PIPELINE` lists the passes in the order the pipeline's `passes` stage runs them; `run_pipeline`
+runs them and returns the report. Passes import neither torch nor the CLI, nor this package's
+`__init__`; they read targets as data (`options.target`).
 """
 from __future__ import annotations
 

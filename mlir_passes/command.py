@@ -10,6 +10,7 @@ import sys
 from ..targets import get_target
 from . import ir as mir
 from .options import PassOptions
+from .report import PassReport
 
 
 def main_for(pass_module, argv=None) -> int:
@@ -19,7 +20,8 @@ def main_for(pass_module, argv=None) -> int:
     args = ap.parse_args(argv)
     data = sys.stdin.read() if args.input == "-" else open(args.input, "rb").read()
     module = mir.parse_module(data)
-    report = pass_module.run(module, PassOptions(target=get_target(args.target)))
+    report = PassReport()
+    pass_module.run(module, PassOptions(target=get_target(args.target)), report)
     print(module.operation.get_asm(large_elements_limit=64))
     for row in report.to_json():
         print(json.dumps(row), file=sys.stderr)

@@ -232,8 +232,7 @@ def _op_kind(kh: int, kw: int, stride: int) -> str:
     return kinds.op_name(kinds.CONV, (kh, kw), stride)
 
 
-def run(module, options: PassOptions, report: PassReport | None = None) -> PassReport:
-    report = PassReport() if report is None else report
+def run(module, options: PassOptions, report: PassReport) -> None:
     target = options.target
     exports: list[Export] = []
     variants: list = []
@@ -277,7 +276,6 @@ def run(module, options: PassOptions, report: PassReport | None = None) -> PassR
             replace_with_dispatch(op, list(epi.ops), EXECUTABLE, conv_export.name, operands)
         if exports:
             insert_executable(module, EXECUTABLE, exports, render_sources(variants), target)
-    return report
 
 
 if __name__ == "__main__":

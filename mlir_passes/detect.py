@@ -88,8 +88,7 @@ def pointwise_convs(module) -> list:
     return ops
 
 
-def run(module, options: PassOptions, report: PassReport | None = None) -> PassReport:
-    report = PassReport() if report is None else report
+def run(module, options: PassOptions, report: PassReport) -> None:
     with module.context:
         for op in pointwise_convs(module):
             w_val = weight_value(op)
@@ -111,7 +110,6 @@ def run(module, options: PassOptions, report: PassReport | None = None) -> PassR
             else:
                 op.attributes["spiree.dense"] = mir.StringAttr.get(reason)
             row.update(decision="sparse" if sparse else "dense", reason=reason)
-    return report
 
 if __name__ == "__main__":
     import sys

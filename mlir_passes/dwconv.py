@@ -73,8 +73,7 @@ def _f32(value) -> bool:
     return str(mir.RankedTensorType(value.type).element_type) == "f32"
 
 
-def run(module, options: PassOptions, report: PassReport | None = None) -> PassReport:
-    report = PassReport() if report is None else report
+def run(module, options: PassOptions, report: PassReport) -> None:
     target = options.target
     exports: list[Export] = []
     variants: list[DwconvVariant] = []
@@ -124,7 +123,6 @@ def run(module, options: PassOptions, report: PassReport | None = None) -> PassR
             replace_with_dispatch(op, list(epi.ops), EXECUTABLE, export.name, operands)
         if exports:
             insert_executable(module, EXECUTABLE, exports, render_sources(variants), target)
-    return report
 
 
 if __name__ == "__main__":

@@ -124,8 +124,7 @@ def _report_row(report: PassReport, op):
                         decision="sparse" if sparse else "dense", reason=reason)
 
 
-def run(module, options: PassOptions, report: PassReport | None = None) -> PassReport:
-    report = PassReport() if report is None else report
+def run(module, options: PassOptions, report: PassReport) -> None:
     target = options.target
     exports: list[Export] = []
     variants: list[SpmmVariant] = []
@@ -196,7 +195,6 @@ def run(module, options: PassOptions, report: PassReport | None = None) -> PassR
                 erase_dead(block)
         if exports:
             insert_executable(module, EXECUTABLE, exports, render_sources(variants), target)
-    return report
 
 
 if __name__ == "__main__":

@@ -66,8 +66,7 @@ def pool_ops(module) -> list:
     return ops
 
 
-def run(module, options: PassOptions, report: PassReport | None = None) -> PassReport:
-    report = PassReport() if report is None else report
+def run(module, options: PassOptions, report: PassReport) -> None:
     target = options.target
     exports: list[Export] = []
     variants: list[MaxpoolVariant] = []
@@ -98,7 +97,6 @@ def run(module, options: PassOptions, report: PassReport | None = None) -> PassR
             replace_with_dispatch(op, list(epi.ops), EXECUTABLE, export.name, [x])
         if exports:
             insert_executable(module, EXECUTABLE, exports, render_sources(variants), target)
-    return report
 
 
 if __name__ == "__main__":

@@ -84,8 +84,7 @@ def plane_means(module) -> list:
     return found
 
 
-def run(module, options: PassOptions, report: PassReport | None = None) -> PassReport:
-    report = PassReport() if report is None else report
+def run(module, options: PassOptions, report: PassReport) -> None:
     target = options.target
     exports: list[Export] = []
     variants: list[GapVariant] = []
@@ -104,7 +103,6 @@ def run(module, options: PassOptions, report: PassReport | None = None) -> PassR
             replace_with_dispatch(op, [div, *epi.ops], EXECUTABLE, export.name, [x])
         if exports:
             insert_executable(module, EXECUTABLE, exports, render_sources(variants), target)
-    return report
 
 
 if __name__ == "__main__":

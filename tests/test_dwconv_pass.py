@@ -4,7 +4,7 @@ tests/mlir/dwconv.mlir)."""
 import re
 from pathlib import Path
 
-from spiree.mlir_passes import LayerReport, PassOptions, dwconv
+from spiree.mlir_passes import PassOptions, PassReport, dwconv
 from spiree.mlir_passes import ir as mir
 from spiree.targets import get_target
 
@@ -14,7 +14,9 @@ CASES = {re.search(r"^func\.func @(\w+)", text, re.M).group(1): text
 
 def report(case: str) -> list[dict]:
     module = mir.parse_module(CASES[case].encode())
-    return dwconv.run(module, PassOptions(target=get_target("host"))).to_json()
+    report = PassReport()
+    dwconv.run(module, PassOptions(target=get_target("host")), report)
+    return report.to_json()
 
 
 def test_kernel_rows_name_the_variant_and_epilogue():

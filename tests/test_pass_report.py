@@ -38,7 +38,9 @@ def test_detect_and_materialize_fill_the_same_row():
 
 def test_materialize_alone_reports_the_annotation_it_was_given():
     module = mir.parse_module(CASES["fuse_bias_and_relu"].encode())
-    [row] = materialize.run(module, OPTIONS)
+    report = PassReport()
+    materialize.run(module, OPTIONS, report)
+    [row] = report
     assert (row.op, row.weight, row.decision, row.reason) == ("conv1x1", [8, 4, 1, 1], "sparse",
                                                                "spiree.sparse annotation")
     assert row.kernel.startswith("spiree_spmm_f32_") and row.group is None
