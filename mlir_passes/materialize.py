@@ -5,7 +5,9 @@ For each `linalg.conv_2d_nchw_fchw` (and Linear `linalg.matmul`, as a 1x1 convol
 pixel) annotated by `detect`:
 - `spiree.sparse = {group = G, k = K, ...}`: the constant weight becomes values [NG, K, G] f32
   and indices [NG, K] (narrowest signed integer type), per mlir_passes/pattern.py, and the op a
-  dispatch of `spiree_spmm_f32_{MR}x{G}_v{L}_i{B}`;
+  dispatch of `spiree_spmm_f32_{MR}x{G}_v{L}_i{B}` (`..._k{K}` when K <= 32 and the plane
+  holds two pixel tiles or more: the variant is built for the layer's K, a constant trip
+  count; on 7x7 planes that measured slower);
 - `spiree.dense = "..."` (and a constant weight): the weight becomes [NG, C_in, G] and the op a
   dispatch of `spiree_gemm_f32_{MR}x{G}_v{L}`, the same kernel reading every input channel,
   so the whole network stays in one layout (NCHW) with no transposes around the layer; on
@@ -50,7 +52,7 @@ from .detect import kind_of, pointwise_convs, weight_value
 from .dispatch import MAX_WORKGROUPS, Export, constant, erase_dead, insert_executable, replace_with_dispatch
 from .epilogue import bias_of, constant_array, match_epilogue
 from .kernels import gemmc, render_sources
-from .kernels.spmm import DENSE, SpmmVariant
+from .kernels.spmm import DENSE, FIXED_K_MAX, SpmmVariant
 from .options import PassOptions
 from .report import PassReport
 
@@ -161,7 +163,9 @@ def run(module, options: PassOptions, report: PassReport) -> None:
                 variant = gemmc.GemmcVariant(2 * lanes, lanes, epi.act, epi.residual is not None, gate is not None)
                 group = variant.block
             else:
-                variant = SpmmVariant(mr, group, index_bits, lanes, epi.act, epi.residual is not None, gate is not None)
+                k = c_in if indices is None else indices.shape[1]
+                variant = SpmmVariant(mr, group, index_bits, lanes, epi.act, epi.residual is not None, gate is not None,
+                                      k if k <= FIXED_K_MAX and hw >= 2 * mr else None)
             if values is None:
                 values = dense_values(weight, group)
             variants.append(variant)

@@ -39,8 +39,11 @@ def test_export_default_grid_and_validation():
 def test_pointwise_work_grid():
     # MobileNet-v1's first 1x1 layer (32 -> 64 channels, 112x112): pixels, 8 tiles-workgroups.
     assert work_grid(1, 32, 112 * 112, 16, 64 * 32 * 4, 64) == (1, 8)
-    # The kernel's pixel chunk: 16 KiB of the kept input rows, a multiple of MR.
-    assert SpmmVariant(64, 4, DENSE, 16).chunk(32) == 128 and SpmmVariant(32, 8, DENSE, 16).chunk(1024) == 32
+    # The kernel's pixel chunk, a multiple of MR: on 16 lanes 256 KiB of the kept input rows and
+    # at least 512 pixels; on 4 lanes 16 KiB.
+    assert SpmmVariant(64, 4, DENSE, 16).chunk(32) == 2048 and SpmmVariant(32, 8, DENSE, 16).chunk(1024) == 512
+    assert SpmmVariant(64, 4, 8, 16).chunk(13) == 4992
+    assert SpmmVariant(16, 4, DENSE, 4).chunk(32) == 128 and SpmmVariant(16, 4, DENSE, 4).chunk(1024) == 16
     # Its 14x14 512 -> 512 layer, dense: the weights (1 MB) outweigh the input (400 KB): groups.
     assert work_grid(1, 512, 196, 128, 512 * 512 * 4, 64) == (8, 1)
     # The same layer 90% sparse: pixels (4 tiles) x 2 group halves.

@@ -90,3 +90,20 @@ def test_variant_names():
     assert SpmmVariant(64, 4, DENSE, 16, "silu", True, True).name == "spiree_gemm_f32_64x4_v16_silu_add_scale"
     with pytest.raises(ValueError, match="activation 'gelu' is not one of minmax, sigmoid, silu, hswish"):
         SpmmVariant(64, 4, 8, 16, "gelu")
+
+
+@pytest.mark.parametrize("index_bits, k", [(8, 7), (16, 7), (DENSE, 19)])
+@pytest.mark.parametrize("lanes, mr", [(4, 16), (16, 64)])
+def test_fixed_k(index_bits, k, lanes, mr):
+    """A variant built for one layer's K (7 kept positions sparse, C_in = 19 dense), every tile."""
+    v = SpmmVariant(mr, 4, index_bits, lanes, "silu", True, k=k)
+    assert v.name.endswith(f"_k{k}_silu_add")
+    for hw in (1, 7, 103):
+        run_variant(v, hw=hw, seed=hw)
+
+
+def test_fixed_k_limits():
+    assert SpmmVariant(64, 4, 8, 16, k=32).name == "spiree_spmm_f32_64x4_v16_i8_k32"
+    for k in (0, 33):
+        with pytest.raises(ValueError, match=f"a fixed K must be 1..32, got {k}"):
+            SpmmVariant(64, 4, 8, 16, k=k)

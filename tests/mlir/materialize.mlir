@@ -70,7 +70,8 @@ func.func @zero_init_no_activation(%x: tensor<1x4x3x3xf32>) -> tensor<1x8x3x3xf3
 // -----
 
 // A layer detect kept dense runs the dense variant of the kernel: weights [NG, C_in, G=4]
-// (wasm32: 16 vector registers, 4 x 2 vectors of accumulators), no index table.
+// (wasm32: 16 vector registers, 4 x 2 vectors of accumulators), no index table; a 3x3 plane
+// (under two 8-pixel tiles) gets the variant that reads K at run time.
 // TARGET: wasm32
 // CHECK: func.func private @[[GEMM:spiree_gemm_f32_[0-9]+x4_v[0-9]+]](memref<?xf32>, memref<?xf32>, memref<?xf32>, memref<?xf32>,
 // CHECK-LABEL: func.func @dense_layer_runs_dense_kernel
@@ -303,7 +304,7 @@ func.func @dense_7x7_runs_channel_vectorized_kernel(%x: tensor<1x64x7x7xf32>) ->
 // -----
 
 // The same layer on a 14x14 plane keeps the pixel-vectorized dense kernel (blocks of 8 on 32
-// registers).
+// registers), built for any K (C_in = 64 is over the fixed-K limit: no `_k` suffix).
 // REQUIRES: host-lanes-16
 // CHECK: func.func private @{{spiree_gemm_f32_32x8_v16}}(
 // CHECK-LABEL: func.func @dense_14x14_keeps_pixel_kernel
@@ -315,4 +316,20 @@ func.func @dense_14x14_keeps_pixel_kernel(%x: tensor<1x64x14x14xf32>) -> tensor<
   %0 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>, spiree.dense = "too dense"}
          ins(%x, %w : tensor<1x64x14x14xf32>, tensor<40x64x1x1xf32>) outs(%init : tensor<1x40x14x14xf32>) -> tensor<1x40x14x14xf32>
   return %0 : tensor<1x40x14x14xf32>
+}
+
+// -----
+
+// A plane of two pixel tiles or more (4x4 = 16 pixels, wasm32 tiles of 8) with K = C_in = 4:
+// the variant built for that K (`_k4`, a constant trip count).
+// TARGET: wasm32
+// CHECK: func.func private @[[GEMM:spiree_gemm_f32_8x4_v4_k4]](
+// CHECK-LABEL: func.func @small_k_gets_fixed_k_variant
+// CHECK: flow.dispatch @spiree_pointwise_kernels::@pointwise_0(%{{.*}}, %{{.*}}, %{{.*}}) : (tensor<1x4x4x4xf32>, tensor<1x4x4xf32>, tensor<2xf32>) -> tensor<1x2x4x4xf32>
+func.func @small_k_gets_fixed_k_variant(%x: tensor<1x4x4x4xf32>) -> tensor<1x2x4x4xf32> {
+  %init = arith.constant dense<0.0> : tensor<1x2x4x4xf32>
+  %w = arith.constant dense<[[[[1.0]], [[2.0]], [[3.0]], [[4.0]]], [[[5.0]], [[6.0]], [[7.0]], [[8.0]]]]> : tensor<2x4x1x1xf32>
+  %0 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>, spiree.dense = "too dense"}
+         ins(%x, %w : tensor<1x4x4x4xf32>, tensor<2x4x1x1xf32>) outs(%init : tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+  return %0 : tensor<1x2x4x4xf32>
 }
