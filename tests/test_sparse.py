@@ -78,7 +78,9 @@ def test_dense_layer_stays_dense():
 def test_wasm32_sparse_build_contains_the_kernel():
     model = pruned(pointwise_net(24, 30, 17), 0.7, 4)
     art = spiree.compile(model, (torch.randn(1, 24, 7, 7),), target="wasm32")
-    assert [(r.decision, r.kernel.rsplit("_", 2)[1:]) for r in art.pass_report] == [("sparse", ["v4", "i8"])] * 2
+    rows = list(art.pass_report)
+    assert len(rows) == 2 and all(r.decision == "sparse" and re.match(r"spiree_spmm_f32_\d+x4_v4_i8(_|$)", r.kernel)
+                                  for r in rows), rows  # G=4, SIMD128's 4 lanes, 8-bit indices
     assert b"system-wasm-wasm_32" in art.vmfb
 
 
