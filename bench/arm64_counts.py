@@ -27,6 +27,7 @@ from pathlib import Path
 from spiree.models.registry import REGISTRY, load_model, parse_model_source
 from spiree.pipeline.arm64_counts import instruction_counts
 from spiree.pipeline.build import BuildOptions, build
+from spiree.pipeline.prune import PruneOptions
 
 LAYER_KINDS = ("1x1", "depthwise", "classifier", "other")
 
@@ -47,7 +48,7 @@ def count_builds(model: str, sparsities: list[float], group: int, *, target: str
     base = load_model(parse_model_source(model))
     x = base.example_inputs[0].numpy()
     builds = [("iree", BuildOptions(kernels="iree")), ("dense", BuildOptions(kernels="dense"))]
-    builds += [(f"sparse {s:g}", BuildOptions(kernels="sparse", sparsity=s, group=group)) for s in sparsities]
+    builds += [(f"sparse {s:g}", BuildOptions(kernels="sparse", prune=PruneOptions(s, group))) for s in sparsities]
     rows = []
     for label, opts in builds:
         t0 = time.perf_counter()
@@ -57,8 +58,8 @@ def count_builds(model: str, sparsities: list[float], group: int, *, target: str
         for d in counts["dispatches"]:
             kinds[layer_kind(d)] += d["instructions"]
         rows.append({
-            "model": model, "build": label, "kernels": opts.kernels, "sparsity": opts.sparsity or 0.0,
-            "group": group if opts.sparsity else None,
+            "model": model, "build": label, "kernels": str(opts.kernels), "sparsity": opts.prune.sparsity if opts.prune else 0.0,
+            "group": group if opts.prune else None,
             "total": counts["per_inference"]["total"], "dispatch": counts["per_inference"]["dispatch"],
             "runtime": counts["per_inference"]["runtime"],
             **{k: kinds[k] for k in LAYER_KINDS},

@@ -19,7 +19,9 @@ from pathlib import Path
 
 from spiree.models.registry import load_model, parse_model_source
 from spiree.pipeline.benchmark import dispatch_profile
-from spiree.pipeline.build import KERNEL_MODES, BuildOptions, build
+from spiree.pipeline.build import build
+from spiree.pipeline.options import BuildOptions, Kernels
+from spiree.pipeline.prune import PruneOptions
 from spiree.targets import get_target
 
 KINDS = (  # dispatch name pattern -> kind of layer
@@ -37,7 +39,7 @@ def kind_of(name: str) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--kernels", default="dense", choices=KERNEL_MODES)
+    ap.add_argument("--kernels", default=Kernels.DENSE.value, choices=[k.value for k in Kernels])
     ap.add_argument("--sparsity", type=float, default=None)
     ap.add_argument("--group", type=int, default=4)
     ap.add_argument("--top", type=int, default=15)
@@ -46,7 +48,8 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING)
     target = get_target("host")
     model = load_model(parse_model_source("mobilenet_v1"))
-    art = build(model, target, options=BuildOptions(kernels=args.kernels, sparsity=args.sparsity, group=args.group))
+    art = build(model, target, options=BuildOptions(
+        kernels=args.kernels, prune=None if args.sparsity is None else PruneOptions(args.sparsity, args.group)))
     prof = dispatch_profile(art.vmfb, [model.example_inputs[0].numpy()], target)
     total = sum(prof.values())
     print(f"MobileNet-v1 224 on host, kernels={args.kernels}, sparsity={args.sparsity or 0:g}: "

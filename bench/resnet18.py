@@ -39,6 +39,7 @@ from spiree import mlir_passes  # noqa: E402
 from spiree.pipeline.api import as_loaded_model  # noqa: E402
 from spiree.pipeline.benchmark import dispatch_profile, time_once  # noqa: E402
 from spiree.pipeline.build import BuildOptions, build  # noqa: E402
+from spiree.pipeline.prune import PruneOptions  # noqa: E402
 from spiree.targets import get_target  # noqa: E402
 from tests.resnet18 import factory  # noqa: E402
 
@@ -114,7 +115,8 @@ def main(argv=None) -> int:
     with without_passes("conv", "maxpool"):
         builds["before"] = build(loaded, target, options=BuildOptions(kernels="dense"))
     for s in (float(v) for v in args.sparsities.split(",")):
-        opts = BuildOptions(kernels="sparse", sparsity=s, group=args.group) if s > 0 else BuildOptions(kernels="dense")
+        opts = (BuildOptions(kernels="sparse", prune=PruneOptions(s, args.group)) if s > 0
+                else BuildOptions(kernels="dense"))
         builds[f"spiree {s:g}"] = build(loaded, target, options=opts)
     ort = onnxruntime_runner(model, x, args.clock)
 

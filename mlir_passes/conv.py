@@ -15,7 +15,7 @@ broadcast or zeros. Each becomes two dispatches:
 Sparse (the weight's group pattern, mlir_passes/pattern.py: values [NG, K, G] and per-group
 offsets [NG, K]) only where the cost model says it beats the dense kernel (all positions, one
 shared offset table) for that shape and G; the decision and both estimates go to
-options.report (the manifest's "passes", `spiree compile --report`).
+the pass's report (the manifest's "passes", `spiree compile --report`).
 
 Before:
     %p = tensor.pad %x low[0, 0, 1, 1] high[0, 0, 1, 1] { tensor.yield %zero } : tensor<1x8x6x6xf32> to tensor<1x8x8x8xf32>
@@ -43,14 +43,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import PassOptions
 from . import ir as mir
-from . import pattern
+from . import kinds, pattern
 from .dispatch import Export, constant, dispatch, insert_executable, replace_with_dispatch
 from .epilogue import Epilogue, bias_of, constant_array, match_epilogue, scalar_constant
 from .kernels import render_sources
 from .kernels.conv import ConvVariant
 from .kernels.convprep import MODES, ConvPlanes, ConvPrepVariant
+from .options import PassOptions
+from .report import PassReport
 
 EXECUTABLE = "spiree_conv_kernels"
 CONV = "linalg.conv_2d_nchw_fchw"
@@ -228,10 +229,10 @@ def _units(x: float) -> str:
 
 
 def _op_kind(kh: int, kw: int, stride: int) -> str:
-    return f"conv{kh}x{kw}" + (f"s{stride}" if stride != 1 else "")
+    return kinds.op_name(kinds.CONV, (kh, kw), stride)
 
 
-def run(module, options: PassOptions) -> None:
+def run(module, options: PassOptions, report: PassReport) -> None:
     target = options.target
     exports: list[Export] = []
     variants: list = []
@@ -243,8 +244,7 @@ def run(module, options: PassOptions) -> None:
             w_shape = list(mir.RankedTensorType(op.operands[1].type).shape)
             if isinstance(m, str):
                 stride = (mir.int_list(op.attributes["strides"]) if "strides" in op.attributes else [1])[0]
-                options.report.append({"op": _op_kind(*w_shape[2:], stride), "weight": w_shape,
-                                       "decision": "iree", "reason": m})
+                report.layer(op, op_name=_op_kind(*w_shape[2:], stride), weight=w_shape, decision="iree", reason=m)
                 continue
             out_type = mir.RankedTensorType(op.results[0].type)
             n, c, h, w = mir.RankedTensorType(m.x.type).shape
@@ -270,9 +270,9 @@ def run(module, options: PassOptions) -> None:
             operands = [prepped, constant(p.values, op), constant(p.offsets, op), constant(m.bias, op)]
             if epi.residual is not None:
                 operands.append(epi.residual)
-            options.report.append({"op": _op_kind(*w_shape[2:], m.stride), "weight": w_shape,
-                                   "stride": m.stride, "decision": "sparse" if variant.sparse else "dense",
-                                   "reason": p.reason, "kernel": variant.name, "epilogue": epi.describe()})
+            report.layer(op, op_name=_op_kind(*w_shape[2:], m.stride), weight=w_shape, stride=m.stride,
+                         decision="sparse" if variant.sparse else "dense", reason=p.reason, kernel=variant.name,
+                         epilogue=epi.describe())
             replace_with_dispatch(op, list(epi.ops), EXECUTABLE, conv_export.name, operands)
         if exports:
             insert_executable(module, EXECUTABLE, exports, render_sources(variants), target)
@@ -281,6 +281,6 @@ def run(module, options: PassOptions) -> None:
 if __name__ == "__main__":
     import sys
 
-    from . import main_for
+    from .command import main_for
 
     sys.exit(main_for(sys.modules[__name__]))

@@ -23,10 +23,11 @@ is not a transposed constant.
 from __future__ import annotations
 
 
-from . import PassOptions
 from . import ir as mir
-from . import pattern
+from . import kinds, pattern
 from .epilogue import constant_array
+from .options import PassOptions
+from .report import PassReport
 
 CONV = "linalg.conv_2d_nchw_fchw"
 
@@ -64,10 +65,11 @@ def weight_value(op):
 
 
 def kind_of(op) -> str:
-    return "conv1x1" if op.name == CONV else "linear"
+    """The layer kind (mlir_passes/kinds.py) of a matched op: conv1x1 or linear."""
+    return kinds.CONV1X1 if op.name == CONV else kinds.LINEAR
 
 
-def decide(pat: pattern.GroupPattern, options: PassOptions, kind: str = "conv1x1") -> tuple[bool, str]:
+def decide(pat: pattern.GroupPattern, options: PassOptions, kind: str = kinds.CONV1X1) -> tuple[bool, str]:
     """The per-layer decision (`pattern.compiler_uses`, shared with `spiree inspect`), with a reason."""
     if not pattern.compiler_uses(kind, pat, options.min_sparsity):
         return False, f"sparsity {pat.sparsity:.2f} below {options.min_sparsity:.2f}: dense is faster"
@@ -86,34 +88,32 @@ def pointwise_convs(module) -> list:
     return ops
 
 
-def run(module, options: PassOptions) -> None:
+def run(module, options: PassOptions, report: PassReport) -> None:
     with module.context:
-        for i, op in enumerate(pointwise_convs(module)):
+        for op in pointwise_convs(module):
             w_val = weight_value(op)
             w = constant_array(w_val)
-            shape = list(mir.RankedTensorType(w_val.type).shape)
-            entry = {"layer": i, "op": kind_of(op), "weight": shape}
+            row = report.layer(op, op_name=kind_of(op), weight=list(mir.RankedTensorType(w_val.type).shape))
             if w is None:
                 op.attributes["spiree.dense"] = mir.StringAttr.get("weight is not a constant")
-                options.report.append({**entry, "decision": "dense", "reason": "weight is not a constant"})
+                row.update(decision="dense", reason="weight is not a constant")
                 continue
             pat = pattern.detect(w)
             sparse, reason = decide(pat, options, kind_of(op))
             if sparse and not options.exploit_sparsity:
                 sparse, reason = False, "dense baseline build (sparsity not exploited)"
-            entry.update(group=pat.group, k=pat.k, balanced=pat.balanced, sparsity=round(pat.sparsity, 4))
+            row.update(group=pat.group, k=pat.k, balanced=pat.balanced, sparsity=round(pat.sparsity, 4))
             if sparse:
                 op.attributes["spiree.sparse"] = mir.Attribute.parse(
                     f"{{group = {pat.group} : i64, k = {pat.k} : i64, "
                     f"balanced = {str(pat.balanced).lower()}, density = {pat.density!r} : f64}}")
             else:
                 op.attributes["spiree.dense"] = mir.StringAttr.get(reason)
-            options.report.append({**entry, "decision": "sparse" if sparse else "dense", "reason": reason})
-
+            row.update(decision="sparse" if sparse else "dense", reason=reason)
 
 if __name__ == "__main__":
     import sys
 
-    from . import main_for
+    from .command import main_for
 
     sys.exit(main_for(sys.modules[__name__]))

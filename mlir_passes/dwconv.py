@@ -31,12 +31,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import PassOptions
 from . import ir as mir
+from . import kinds
 from .dispatch import Export, constant, insert_executable, replace_with_dispatch
 from .epilogue import bias_of, constant_array, match_epilogue, scalar_constant
 from .kernels import render_sources
 from .kernels.dwconv import KERNEL_SIZES, STRIDES, DwconvVariant
+from .options import PassOptions
+from .report import PassReport
 
 EXECUTABLE = "spiree_dwconv_kernels"
 DWCONV = "linalg.depthwise_conv_2d_nchw_chw"
@@ -71,7 +73,7 @@ def _f32(value) -> bool:
     return str(mir.RankedTensorType(value.type).element_type) == "f32"
 
 
-def run(module, options: PassOptions) -> None:
+def run(module, options: PassOptions, report: PassReport) -> None:
     target = options.target
     exports: list[Export] = []
     variants: list[DwconvVariant] = []
@@ -81,8 +83,8 @@ def run(module, options: PassOptions) -> None:
             c, kh, kw = mir.RankedTensorType(w_val.type).shape
             strides = mir.int_list(op.attributes["strides"])
             dilations = mir.int_list(op.attributes["dilations"])
-            row = {"op": f"dwconv{kh}x{kw}", "weight": [c, 1, kh, kw], "stride": strides[0]}
-            options.report.append(row)
+            row = report.layer(op, op_name=kinds.op_name(kinds.DWCONV, (kh, kw)), weight=[c, 1, kh, kw],
+                               stride=strides[0])
             weight = constant_array(w_val)
             x, (top, bottom, left, right) = zero_padding(padded)
             n, _, h, w = mir.RankedTensorType(x.type).shape
@@ -126,6 +128,6 @@ def run(module, options: PassOptions) -> None:
 if __name__ == "__main__":
     import sys
 
-    from . import main_for
+    from .command import main_for
 
     sys.exit(main_for(sys.modules[__name__]))

@@ -46,14 +46,15 @@ import math
 
 import numpy as np
 
-from . import PassOptions
 from . import ir as mir
-from . import pattern
+from . import kinds, pattern
 from .detect import kind_of, pointwise_convs, weight_value
 from .dispatch import MAX_WORKGROUPS, Export, constant, erase_dead, insert_executable, replace_with_dispatch
 from .epilogue import bias_of, constant_array, match_epilogue
 from .kernels import gemmc, render_sources
 from .kernels.spmm import DENSE, FIXED_K_MAX, SpmmVariant
+from .options import PassOptions
+from .report import PassReport
 
 EXECUTABLE = "spiree_pointwise_kernels"
 
@@ -116,16 +117,24 @@ def se_gate(x):
     return y, gate, mul
 
 
-def run(module, options: PassOptions) -> None:
+def _report_row(report: PassReport, op):
+    """The layer's row `detect` wrote; without `detect` (IR annotated by hand), a row from the
+    annotation."""
+    sparse = "spiree.sparse" in op.attributes
+    reason = "spiree.sparse annotation" if sparse else mir.StringAttr(op.attributes["spiree.dense"]).value
+    return report.layer(op, op_name=kind_of(op), weight=list(mir.RankedTensorType(weight_value(op).type).shape),
+                        decision="sparse" if sparse else "dense", reason=reason)
+
+
+def run(module, options: PassOptions, report: PassReport) -> None:
     target = options.target
     exports: list[Export] = []
     variants: list[SpmmVariant] = []
-    rows = [r for r in options.report if r.get("op") in ("conv1x1", "linear")]
     with module.context, mir.Location.unknown():
-        for i, op in enumerate(pointwise_convs(module)):
-            row = rows[i] if i < len(rows) else {}
+        for op in pointwise_convs(module):
             sparse_info = op.attributes["spiree.sparse"] if "spiree.sparse" in op.attributes else None
             annotated = sparse_info is not None or "spiree.dense" in op.attributes
+            row = _report_row(report, op) if annotated else None
             for key in ("spiree.sparse", "spiree.dense"):
                 if key in op.attributes:
                     del op.attributes[key]
@@ -147,7 +156,7 @@ def run(module, options: PassOptions) -> None:
                 group = dense_group(target)
                 values, indices, index_bits = None, None, DENSE
             epi = match_epilogue(op.result)
-            gate = se_gate(x) if kind_of(op) == "conv1x1" else None
+            gate = se_gate(x) if kind_of(op) == kinds.CONV1X1 else None
             hw, lanes = h * w, target.vector_f32_lanes
             mr = tile_pixels(target, group)
             if index_bits == DENSE and gemmc.prefer(hw, c_in, mr, lanes):
@@ -175,7 +184,7 @@ def run(module, options: PassOptions) -> None:
                 operands.append(gate[1])
                 bindings.append(("f32", n * c_in))
             bindings.append(("f32", n * c_out * hw))
-            name = "pointwise" if kind_of(op) == "conv1x1" else "linear"
+            name = "pointwise" if kind_of(op) == kinds.CONV1X1 else "linear"
             grid = work_grid(n, c_in, hw, ng, values.nbytes + (0 if indices is None else indices.nbytes), variant.mr)
             export = Export(f"{name}_{len(exports)}", variant.name, tuple(bindings),
                             (n, c_in, c_out, hw, k, variant.chunk(k)), ng, epi.vmin, epi.vmax,
@@ -195,6 +204,6 @@ def run(module, options: PassOptions) -> None:
 if __name__ == "__main__":
     import sys
 
-    from . import main_for
+    from .command import main_for
 
     sys.exit(main_for(sys.modules[__name__]))

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import math
 
-from . import PassOptions
 from . import ir as mir
 from .dispatch import Export, insert_executable, replace_with_dispatch
 from .epilogue import Epilogue, constant_array, match_epilogue, scalar_constant
 from .kernels import render_sources
 from .kernels.maxpool import MaxpoolVariant
+from .options import PassOptions
+from .report import PassReport
 
 EXECUTABLE = "spiree_maxpool_kernels"
 POOL = "linalg.pooling_nchw_max"
@@ -65,7 +66,7 @@ def pool_ops(module) -> list:
     return ops
 
 
-def run(module, options: PassOptions) -> None:
+def run(module, options: PassOptions, report: PassReport) -> None:
     target = options.target
     exports: list[Export] = []
     variants: list[MaxpoolVariant] = []
@@ -77,8 +78,8 @@ def run(module, options: PassOptions) -> None:
             unpadded = _unpadded(op.operands[0])
             if (dilations != [1, 1] or strides[0] != strides[1] or strides[0] not in (1, 2, 3, 4)
                     or not (1 <= kh <= 8 and 1 <= kw <= 8) or unpadded is None or not _is_ninf_fill(op.operands[2])):
-                options.report.append({"op": f"maxpool{kh}x{kw}", "decision": "iree",
-                                       "reason": "not a -inf padded max pooling with unit dilation and equal strides 1-4"})
+                report.layer(op, op_name=f"maxpool{kh}x{kw}", decision="iree",
+                             reason="not a -inf padded max pooling with unit dilation and equal strides 1-4")
                 continue
             x, (pad_top, pad_left) = unpadded
             n, c, h, w = mir.RankedTensorType(x.type).shape
@@ -91,8 +92,8 @@ def run(module, options: PassOptions) -> None:
             export = Export(f"maxpool_{len(exports)}", variant.name, (("f32", n * c * h * w), ("f32", n * c * ho * wo)),
                             (n, c, h, w, ho, wo, pad_top, pad_left), c, epi.vmin, epi.vmax)
             exports.append(export)
-            options.report.append({"op": f"maxpool{kh}x{kw}", "stride": strides[0], "decision": "kernel",
-                                   "reason": variant.name, "kernel": variant.name, "epilogue": epi.describe()})
+            report.layer(op, op_name=f"maxpool{kh}x{kw}", stride=strides[0], decision="kernel", reason=variant.name,
+                         kernel=variant.name, epilogue=epi.describe())
             replace_with_dispatch(op, list(epi.ops), EXECUTABLE, export.name, [x])
         if exports:
             insert_executable(module, EXECUTABLE, exports, render_sources(variants), target)
@@ -101,6 +102,6 @@ def run(module, options: PassOptions) -> None:
 if __name__ == "__main__":
     import sys
 
-    from . import main_for
+    from .command import main_for
 
     sys.exit(main_for(sys.modules[__name__]))

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import kinds
+
 SUPPORTED_GROUPS: tuple[int, ...] = (1, 2, 4, 8)
 
 
@@ -151,11 +153,8 @@ def unpack(values: np.ndarray, indices: np.ndarray, c_out: int, positions: int) 
     return w[:c_out]
 
 
-# The compiler's per-layer rule. Layer kinds, as the pruner and `spiree inspect` name them:
-# "conv1x1" (1x1, stride 1, no dilation, groups=1), "conv" (any other groups=1 convolution
-# with unit dilation and equal strides of 1 or 2: KxK, and strided 1x1), "conv_other" (dilated,
-# or other strides), "linear", "dwconv" (depthwise, always dense).
-SPARSE_KINDS: tuple[str, ...] = ("conv1x1", "linear", "conv")
+# The compiler's per-layer rule, over the layer kinds of mlir_passes/kinds.py.
+SPARSE_KINDS: tuple[str, ...] = kinds.SPARSE_KINDS
 # Same default as `mlir_passes.PassOptions.min_sparsity` (the measured sparse/dense crossover).
 COMPILER_MIN_SPARSITY = 0.2
 

@@ -17,12 +17,13 @@ reductions (max pooling, sums over other dimensions).
 """
 from __future__ import annotations
 
-from . import PassOptions
 from . import ir as mir
 from .dispatch import Export, insert_executable, replace_with_dispatch
 from .epilogue import match_epilogue, scalar_constant
 from .kernels import render_sources
 from .kernels.gap import GapVariant
+from .options import PassOptions
+from .report import PassReport
 
 EXECUTABLE = "spiree_pool_kernels"
 
@@ -83,7 +84,7 @@ def plane_means(module) -> list:
     return found
 
 
-def run(module, options: PassOptions) -> None:
+def run(module, options: PassOptions, report: PassReport) -> None:
     target = options.target
     exports: list[Export] = []
     variants: list[GapVariant] = []
@@ -97,8 +98,8 @@ def run(module, options: PassOptions) -> None:
             export = Export(f"gap_{len(exports)}", variant.name, (("f32", n * c * h * w), ("f32", n * c)),
                             (n, c, h * w), c, epi.vmin, epi.vmax)
             exports.append(export)
-            options.report.append({"op": "avgpool", "shape": [n, c, h, w], "decision": "kernel",
-                                   "reason": variant.name, "kernel": variant.name, "epilogue": epi.describe()})
+            report.layer(op, op_name="avgpool", shape=[n, c, h, w], decision="kernel", reason=variant.name,
+                         kernel=variant.name, epilogue=epi.describe())
             replace_with_dispatch(op, [div, *epi.ops], EXECUTABLE, export.name, [x])
         if exports:
             insert_executable(module, EXECUTABLE, exports, render_sources(variants), target)
@@ -107,6 +108,6 @@ def run(module, options: PassOptions) -> None:
 if __name__ == "__main__":
     import sys
 
-    from . import main_for
+    from .command import main_for
 
     sys.exit(main_for(sys.modules[__name__]))

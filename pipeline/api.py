@@ -11,7 +11,9 @@ from torch import nn
 from ..models.registry import LoadedModel, eval_mode, ModelSpec, load_model, parse_model_source
 from ..targets import Target, get_target
 from .artifact import Artifact
-from .build import BuildOptions, build
+from .build import build
+from .options import BuildOptions, Kernels
+from .prune import PruneOptions
 from .errors import ArtifactError
 from .device import resolve_device
 from .runtime import TensorSpec, check_inputs, make_runner
@@ -33,10 +35,12 @@ def compile(model: "str | nn.Module", example_inputs: Sequence[Any] | None = Non
     model is first pruned one-shot to that group-sparse pattern (G=`group`; see
     `spiree.pipeline.prune`).
     """
+    build_options = BuildOptions(
+        kernels=Kernels.parse(kernels),
+        prune=None if sparsity is None else PruneOptions(sparsity, group, balanced, rearrange),
+        emit_mlir=Path(emit_mlir) if emit_mlir else None)
     loaded = as_loaded_model(model, example_inputs, options=options, weights=weights, seed=seed)
-    return build(loaded, target, options=BuildOptions(
-        emit_mlir=Path(emit_mlir) if emit_mlir else None, kernels=kernels, sparsity=sparsity,
-        group=group, balanced=balanced, rearrange=rearrange))
+    return build(loaded, target, options=build_options)
 
 
 def as_loaded_model(model, example_inputs=None, *, options=None, weights=None, seed=0) -> LoadedModel:

@@ -46,11 +46,18 @@ class Artifact:
     def outputs(self) -> list[TensorSpec]:
         return [TensorSpec.from_json(d) for d in self.manifest["outputs"]]
 
+    @property
+    def pass_report(self):
+        """The passes' per-layer decisions (a `mlir_passes.PassReport`, from the manifest)."""
+        from ..mlir_passes.report import PassReport
+
+        return PassReport.from_json(self.manifest.get("passes", []))
+
     def report(self) -> str:
         """The passes' per-layer sparse/dense decisions as a table (what `--report` prints)."""
         from .report import format_pass_report
 
-        return format_pass_report(self.manifest.get("passes", []))
+        return format_pass_report(self.pass_report)
 
     def save(self, path: "str | os.PathLike") -> Path:
         """Write `path` (.vmfb) and its manifest beside it; nothing partial on failure."""

@@ -26,6 +26,7 @@ def prepare_builds(source: "str | Artifact", target: Target, options: BenchOptio
     (LoadedModel, or None when an artifact's manifest cannot rebuild it), inputs as numpy)."""
     from .api import as_loaded_model
     from .build import BuildOptions, build
+    from .prune import PruneOptions
 
     artifact = source if isinstance(source, Artifact) else (
         Artifact.load(source) if str(source).endswith(".vmfb") else None)
@@ -49,8 +50,8 @@ def prepare_builds(source: "str | Artifact", target: Target, options: BenchOptio
     for i, (name, kernels, s, art) in enumerate(plan):
         if art is None:
             log.info("bench: [%d/%d] compiling %s for %s ...", i + 1, len(plan), name, target.name)
-            prune = dict(sparsity=s, group=options.group) if kernels == "sparse" and s > 0 else {}
-            art = _quiet(build, loaded, target, options=BuildOptions(kernels=kernels, **prune))
+            prune = PruneOptions(s, options.group) if kernels == "sparse" and s > 0 else None
+            art = _quiet(build, loaded, target, options=BuildOptions(kernels=kernels, prune=prune))
         else:
             log.info("bench: [%d/%d] %s: %s build of %s", i + 1, len(plan), name, kernels, label)
         same = next((b.name for b in builds if b.artifact.vmfb == art.vmfb), None)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -25,39 +24,12 @@ from .artifact import MANIFEST_FORMAT, Artifact
 from .compile import CompileOptions, compile_flags, compile_module
 from .export import export, fold_batchnorm
 from .inspect import layer_table, parameter_count
+from .options import BuildOptions, Kernels
 from .prune import PruneOptions, prune
 from .ir_module import MlirModule
 from .runtime import TensorSpec
 
 log = logging.getLogger("spiree")
-
-
-KERNEL_MODES = ("sparse", "dense", "iree")
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    emit_mlir: Path | None = None
-    # "sparse": spiree's kernels, exploiting the weights' group sparsity (the default);
-    # "dense": spiree's kernels, every layer dense (the dense baseline of the same weights);
-    # "iree": no spiree passes, IREE alone (with DENSE_FLAGS).
-    kernels: str = "sparse"
-
-    def __post_init__(self):
-        if self.kernels not in KERNEL_MODES:
-            raise ValueError(f"kernels={self.kernels!r} is not one of {', '.join(KERNEL_MODES)}")
-    compile: CompileOptions = field(default_factory=CompileOptions)
-    # Stage `prune`: one-shot group-sparse pruning before anything else (None: keep the weights).
-    sparsity: float | None = None
-    group: int = 4
-    balanced: bool = True
-    rearrange: bool = False
-
-    @property
-    def prune_options(self) -> PruneOptions | None:
-        if self.sparsity is None:
-            return None
-        return PruneOptions(self.sparsity, self.group, self.balanced, self.rearrange)
 
 
 @contextlib.contextmanager
@@ -73,8 +45,8 @@ def build(model: LoadedModel, target: "str | Target", *, options: BuildOptions =
     dumps: list[MlirModule] = []
     module, pruned = model.module, None
 
-    if options.prune_options is not None:
-        po = options.prune_options
+    if options.prune is not None:
+        po = options.prune
         with _stage("prune", f"sparsity {po.sparsity:g}, G={po.group}"
                     f"{', unbalanced' if not po.balanced else ''}{', rearranged' if po.rearrange else ''}"):
             pruned = prune_stage(module, po)
@@ -89,9 +61,9 @@ def build(model: LoadedModel, target: "str | Target", *, options: BuildOptions =
         ir = export(module, model.example_inputs)
         dumps.append(ir)
 
-    passes = mlir_passes.PIPELINE if options.kernels != "iree" else ()
+    passes = mlir_passes.PIPELINE if options.kernels != Kernels.IREE else ()
     with _stage("passes", f"{len(passes)} spiree MLIR pass(es), kernels {options.kernels}"):
-        ir, pass_report = run_passes(ir, target, passes, exploit_sparsity=options.kernels == "sparse")
+        ir, pass_report = run_passes(ir, target, passes, exploit_sparsity=options.kernels == Kernels.SPARSE)
         dumps.append(ir)
 
     if options.emit_mlir:
@@ -103,7 +75,7 @@ def build(model: LoadedModel, target: "str | Target", *, options: BuildOptions =
 
     manifest = _manifest(model, module, outputs, target, options, pass_report)
     manifest["sparsity"] = None if pruned is None else {
-        **options.prune_options.to_json(), "layers_pruned": len(pruned.layers),
+        **options.prune.to_json(), "layers_pruned": len(pruned.layers),
         "zeros": round(pruned.zeros, 6), "energy_kept": round(pruned.energy_kept, 6)}
     return Artifact(vmfb, manifest)
 
@@ -117,18 +89,19 @@ def prune_stage(module: torch.nn.Module, options: PruneOptions):
 
 
 def run_passes(ir: MlirModule, target: Target, passes=mlir_passes.PIPELINE, *,
-               exploit_sparsity: bool = True) -> tuple[MlirModule, list[dict[str, Any]]]:
-    """Stage `passes`: spiree's MLIR passes (default mlir_passes.PIPELINE) on the exported IR."""
-    options = mlir_passes.PassOptions(target=target, exploit_sparsity=exploit_sparsity)
+               exploit_sparsity: bool = True) -> tuple[MlirModule, mlir_passes.PassReport]:
+    """Stage `passes`: spiree's MLIR passes (default mlir_passes.PIPELINE) on the exported IR,
+    and what they decided per layer."""
     if not passes:
-        return MlirModule(ir.bytecode, "passes"), options.report
+        return MlirModule(ir.bytecode, "passes"), mlir_passes.PassReport()
     module = ir.parse()
-    mlir_passes.run_pipeline(module, options, passes)
-    return MlirModule.from_module(module, "passes"), options.report
+    report = mlir_passes.run_pipeline(module, mlir_passes.PassOptions(target=target, exploit_sparsity=exploit_sparsity),
+                                      passes)
+    return MlirModule.from_module(module, "passes"), report
 
 
 def _manifest(model: LoadedModel, module, outputs, target: Target, options: BuildOptions,
-              pass_report) -> dict[str, Any]:
+              pass_report: mlir_passes.PassReport) -> dict[str, Any]:
     outputs = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
     layers = layer_table(module, model.example_inputs)
     return {
@@ -148,8 +121,8 @@ def _manifest(model: LoadedModel, module, outputs, target: Target, options: Buil
         "parameters": parameter_count(model.module),
         "macs": sum(l.macs for l in layers),
         "layers": [l.to_json() for l in layers],
-        "kernels": options.kernels,
-        "passes": pass_report,
+        "kernels": str(options.kernels),
+        "passes": pass_report.to_json(),
     }
 
 

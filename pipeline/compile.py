@@ -31,6 +31,7 @@ DENSE_FLAGS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class CompileOptions:
+    # More iree-compile flags, after the target's and the dense flags.
     extra_flags: tuple[str, ...] = ()
     # Dense-build preprocessing flags (DENSE_FLAGS); empty tuple = IREE defaults.
     dense_flags: tuple[str, ...] = DENSE_FLAGS

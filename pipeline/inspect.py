@@ -14,14 +14,14 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from ..mlir_passes import pattern
+from ..mlir_passes import kinds, pattern
 from ..models.registry import eval_mode
 
 
 @dataclass(frozen=True)
 class LayerInfo:
     name: str
-    op: str  # conv, dwconv, linear
+    op: str  # the layer family (mlir_passes/kinds.py): conv, dwconv, linear
     kernel: str  # "3x3/2", "1x1", ""
     in_shape: tuple[int, ...]
     out_shape: tuple[int, ...]
@@ -78,20 +78,19 @@ def layer_table(module: nn.Module, example_inputs) -> list[LayerInfo]:
             in_shape = tuple(node.args[0].meta["val"].shape)
             out_shape = tuple(node.meta["val"].shape)
             if node.target == torch.ops.aten.linear.default:
-                op, kernel = "linear", ""
+                op, kernel = kinds.LINEAR, ""
+                kind = kinds.LINEAR
                 macs = w.numel() * (out_shape[0] if len(out_shape) > 1 else 1)
             else:
                 stride = node.args[3][0] if len(node.args) > 3 else 1
                 dilation = node.args[5][0] if len(node.args) > 5 else 1
                 groups = node.args[6] if len(node.args) > 6 else 1
                 kh, kw = w.shape[2], w.shape[3]
-                op = "dwconv" if groups > 1 and groups == in_shape[1] else "conv"
+                op = kinds.conv_family(groups, in_shape[1])
+                kind = kinds.layer_kind(op, (kh, kw), stride=stride, dilation=dilation, groups=groups)
                 kernel = f"{kh}x{kw}" + (f"/{stride}" if stride != 1 else "")
                 macs = out_shape[0] * out_shape[2] * out_shape[3] * w.numel()
             n = w.numel() + (b.numel() if b is not None else 0)
-            kind = layer_kind(op, tuple(w.shape), stride=1 if op == "linear" else stride,
-                              dilation=1 if op == "linear" else dilation,
-                              groups=1 if op == "linear" else groups)
             layers.append(LayerInfo(
                 name=_layer_name(node, params, sig), op=op, kernel=kernel, in_shape=in_shape,
                 out_shape=out_shape, weight_shape=tuple(w.shape), macs=int(macs), params=int(n),
@@ -101,26 +100,11 @@ def layer_table(module: nn.Module, example_inputs) -> list[LayerInfo]:
     return layers
 
 
-def layer_kind(op: str, weight_shape: tuple[int, ...], *, stride: int = 1, dilation: int = 1,
-               groups: int = 1) -> str:
-    """The layer kind `pattern.compiler_uses` takes: conv1x1, conv, conv_other, linear, dwconv,
-    grouped."""
-    if op == "linear":
-        return "linear"
-    if op == "dwconv":
-        return "dwconv"
-    if groups != 1:
-        return "grouped"
-    if weight_shape[2:] == (1, 1) and stride == 1 and dilation == 1:
-        return "conv1x1"
-    return "conv" if dilation == 1 and stride in (1, 2) else "conv_other"
-
-
 def pattern_columns(kind: str, weight, macs: int) -> dict:
     """LayerInfo's pattern fields for one weight (numpy) of a layer of `kind`."""
-    if kind == "dwconv":
+    if kind == kinds.DWCONV:
         return {"compiler": "dense (depthwise)"}
-    if kind == "grouped":
+    if kind == kinds.GROUPED:
         return {"compiler": "dense (grouped)"}
     pat = pattern.detect(weight)
     if pat.sparsity == 0.0:

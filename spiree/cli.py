@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from spiree.pipeline.device import DEVICES
+from spiree.pipeline.options import Kernels
 
 log = logging.getLogger("spiree")
 
@@ -76,7 +77,8 @@ def cmd_targets(args) -> int:
 
 def cmd_compile(args) -> int:
     from spiree.pipeline.api import as_loaded_model
-    from spiree.pipeline.build import BuildOptions, build
+    from spiree.pipeline.build import build
+    from spiree.pipeline.options import BuildOptions
     from spiree.targets import get_target
 
     target = get_target(args.target)
@@ -87,9 +89,8 @@ def cmd_compile(args) -> int:
     po = _prune_options(args)
     loaded = as_loaded_model(args.model, options=_model_options(args), weights=args.weights, seed=args.seed)
     artifact = build(loaded, target, options=BuildOptions(
-        emit_mlir=Path(args.emit_mlir) if args.emit_mlir else None, kernels=args.kernels,
-        **({} if po is None else dict(sparsity=po.sparsity, group=po.group, balanced=po.balanced,
-                                      rearrange=po.rearrange))))
+        kernels=Kernels.parse(args.kernels, what="--kernels"), prune=po,
+        emit_mlir=Path(args.emit_mlir) if args.emit_mlir else None))
     artifact.save(out)
     m = artifact.manifest
     print(f"wrote {out} ({len(artifact.vmfb) / 1e6:.1f} MB, target {target.name}, "
@@ -103,6 +104,7 @@ def cmd_compile(args) -> int:
 def cmd_run(args) -> int:
     from spiree.pipeline.api import load
     from spiree.pipeline.artifact import Artifact
+    from spiree.pipeline.check import top_k
     from spiree.pipeline.errors import RunError
 
     artifact = Artifact.load(args.artifact)
@@ -120,7 +122,7 @@ def cmd_run(args) -> int:
     log.info("run: done in %.2f s", time.perf_counter() - t0)
     outputs = y if isinstance(y, list) else [y]
     for i, o in enumerate(outputs):
-        print(f"output{i}: {o.dtype}{list(o.shape)}" + (f", top-5 {_topk(o, 5)}" if o.ndim == 2 else ""))
+        print(f"output{i}: {o.dtype}{list(o.shape)}" + (f", top-5 {top_k(o, 5)}" if o.ndim == 2 else ""))
     if args.output:
         np.save(args.output, outputs[0])
         print(f"wrote {args.output}")
@@ -154,27 +156,15 @@ def _random_input(spec, seed: int) -> np.ndarray:
     return torch.randn(*spec.shape, generator=gen).numpy().astype(spec.dtype)
 
 
-def _topk(o: np.ndarray, k: int) -> list[int]:
-    return [int(i) for i in np.argsort(-o[0], kind="stable")[:k]]
-
-
 def _check(artifact, inputs, outputs, *, atol: float) -> int:
+    from spiree.pipeline.check import compare
     from spiree.pipeline.reference import reference_outputs
 
     log.info("check: rebuilding the PyTorch reference from the manifest ...")
-    refs = reference_outputs(artifact.manifest, inputs)
-    ok = True
-    for i, (o, r) in enumerate(zip(outputs, refs)):
-        err = float(np.max(np.abs(o - r))) if o.size else 0.0
-        rel = err / max(float(np.max(np.abs(r))), 1e-30)
-        line = f"check output{i}: max abs error {err:.3g} (tolerance {atol:g}), max rel error {rel:.3g}"
-        if o.ndim == 2:
-            top1 = all(_topk(o[b:b + 1], 1) == _topk(r[b:b + 1], 1) for b in range(o.shape[0]))
-            top5 = all(_topk(o[b:b + 1], 5) == _topk(r[b:b + 1], 5) for b in range(o.shape[0]))
-            line += f", top-1 {'agrees' if top1 else 'DIFFERS'}, top-5 {'identical' if top5 else 'DIFFERS'}"
-            ok &= top5
-        ok &= err <= atol
-        print(line)
+    checks = compare(outputs, reference_outputs(artifact.manifest, inputs), atol=atol)
+    for c in checks:
+        print(c.line())
+    ok = all(c.passed for c in checks)
     print("check: PASSED" if ok else "check: FAILED (outputs differ from PyTorch beyond the tolerance)")
     return 0 if ok else 1
 
@@ -192,12 +182,11 @@ def cmd_android(args) -> int:
         artifact = Artifact.load(args.model)
     else:
         from spiree.pipeline.api import as_loaded_model
-        from spiree.pipeline.build import BuildOptions, build
+        from spiree.pipeline.build import build
+        from spiree.pipeline.options import BuildOptions
 
         loaded = as_loaded_model(args.model, options=_model_options(args), weights=args.weights, seed=args.seed)
-        artifact = build(loaded, "arm64", options=BuildOptions(
-            **({} if po is None else dict(sparsity=po.sparsity, group=po.group, balanced=po.balanced,
-                                          rearrange=po.rearrange))))
+        artifact = build(loaded, "arm64", options=BuildOptions(prune=po))
     bundle = write_bundle(artifact, args.output, assets_only=args.assets_only)
     m = artifact.manifest
     sig = ", ".join(f"{s['name']} {s['dtype']}{s['shape']}" for s in m["inputs"]) + " -> " + \
@@ -340,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--target", default="host", help="target name (see `spiree targets`; default host)")
     c.add_argument("-o", "--output", required=True, help="output .vmfb path")
     c.add_argument("--emit-mlir", metavar="DIR", help="save the IR after each MLIR stage into DIR")
-    c.add_argument("--kernels", default="sparse", choices=("sparse", "dense", "iree"),
+    c.add_argument("--kernels", default=Kernels.SPARSE.value, choices=[k.value for k in Kernels],
                    help="sparse: spiree kernels exploiting zeros (default); dense: the same kernels, every "
                         "layer dense (baseline); iree: IREE alone")
     c.add_argument("--report", action="store_true", help="print the per-layer sparse/dense decisions")

@@ -25,6 +25,7 @@ from spiree.pipeline.android import (
 )
 from spiree.pipeline.artifact import Artifact
 from spiree.pipeline.errors import ArtifactError
+from spiree.pipeline.prune import PruneOptions
 from spiree.targets.fetch_tools import runtime_version
 
 from .conftest import have_qemu, torch_reference
@@ -76,11 +77,6 @@ def bundle(tmp_path_factory):
     p = spiree_cli("android", "tiny_cnn", "-o", out)
     assert p.returncode == 0, p.stderr
     return out, p.stdout
-
-
-@pytest.fixture(scope="module")
-def host_vmfb(tmp_path_factory):
-    return spiree.compile("tiny_cnn", target="host").save(tmp_path_factory.mktemp("host") / "tiny.vmfb")
 
 
 # --- the bundle ----------------------------------------------------------------------------------
@@ -145,11 +141,13 @@ def test_assets_only_into_an_existing_app_module(bundle, cli, tmp_path):
     assert p.returncode == 0, p.stderr
 
 
-def test_bad_input_gives_one_clear_error_line(bundle, cli, host_vmfb, tmp_path):
+def test_bad_input_gives_one_clear_error_line(bundle, cli, tiny_artifacts, tmp_path):
     out, _ = bundle
-    p = cli("android", host_vmfb, "-o", tmp_path / "m1")
-    assert "compiled for target 'host' (embedded-elf-x86_64), which Android arm64-v8a cannot load" \
-        in error_line(p)
+    p = cli("android", tiny_artifacts["wasm32"], "-o", tmp_path / "m1")
+    assert error_line(p) == (
+        "spiree: error: this artifact was compiled for target 'wasm32' (system-wasm-wasm_32), which Android "
+        "arm64-v8a cannot load: recompile it with `spiree compile MODEL --target arm64` or pass the model to "
+        "`spiree android` directly")
     assert not (tmp_path / "m1").exists()
     # A vmfb from another IREE release.
     old = tmp_path / "old"
@@ -159,22 +157,41 @@ def test_bad_input_gives_one_clear_error_line(bundle, cli, host_vmfb, tmp_path):
     m["versions"]["iree-base-compiler"] = "3.12.0"
     (old / "model.json").write_text(json.dumps(m))
     p = cli("android", old / "model.vmfb", "-o", tmp_path / "m2")
-    assert f"compiled with IREE 3.12.0 but the Android runtime is IREE {runtime_version()}" in error_line(p)
+    v = runtime_version()
+    assert error_line(p) == (
+        f"spiree: error: this artifact was compiled with IREE 3.12.0 but the Android runtime is IREE {v} (IREE "
+        f"bytecode is only guaranteed to load in the same release): recompile it with this spiree "
+        f"(iree-base-compiler=={v})")
     p = cli("android", out / ASSETS_SUBDIR / "model.vmfb", "--sparsity", "0.5", "-o", tmp_path / "m3")
-    assert "--sparsity applies when compiling a model" in error_line(p)
+    assert error_line(p) == ("spiree: error: --sparsity applies when compiling a model, not to an already "
+                             "compiled .vmfb: pass the model instead")
     p = cli("android", tmp_path / "missing.vmfb", "-o", tmp_path / "m4")
-    assert "does not exist" in error_line(p)
+    assert error_line(p) == (f"spiree: error: artifact {tmp_path / 'missing.vmfb'} does not exist: compile one "
+                             f"with `spiree compile`")
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "notes.txt").write_text("x")
     p = cli("android", out / ASSETS_SUBDIR / "model.vmfb", "-o", tmp_path / "junk")
-    assert "non-empty directory that is not a Gradle module" in error_line(p)
+    assert error_line(p) == (
+        f"spiree: error: {tmp_path / 'junk'} is a non-empty directory that is not a Gradle module: -o a new or "
+        f"empty directory (or pass --assets-only to write just {ASSETS_SUBDIR}/model.vmfb and model.json)")
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["junk", "old"]  # no error wrote anything
+    assert [f.name for f in (tmp_path / "junk").iterdir()] == ["notes.txt"]
 
 
-def test_android_cli_takes_the_pruning_flags():
-    from spiree.cli import build_parser
-
-    args = build_parser().parse_args(["android", "mobilenet_v1", "--sparsity", "0.7", "--group", "4", "-o", "x"])
-    assert args.sparsity == 0.7 and args.group == 4
+def test_android_prunes_the_model_before_compiling(cli, tmp_path):
+    out = tmp_path / "pruned"
+    p = cli("android", "tiny_cnn", "--sparsity", "0.7", "--group", "2", "-o", out)
+    assert p.returncode == 0, p.stderr
+    m = json.loads((out / ASSETS_SUBDIR / "model.json").read_text())
+    validate_manifest(m)
+    # The pruning options arrive whole in the manifest (what `run --check` prunes the reference with).
+    assert m["target"] == "arm64" and PruneOptions.from_json(m["sparsity"]) == PruneOptions(0.7, 2)
+    assert m["sparsity"]["layers_pruned"] > 0
+    sparse = [r for r in m["passes"] if r["decision"] == "sparse"]
+    assert sparse and all(re.search(r"_\d+x2_v4_", r["kernel"]) for r in sparse), m["passes"]  # G=2, NEON
+    p = cli("android", "tiny_cnn", "--group", "2", "-o", tmp_path / "m")
+    assert error_line(p) == "spiree: error: --group only applies when pruning: add --sparsity S (e.g. 0.7)"
+    assert not (tmp_path / "m").exists()
 
 
 def test_runtime_version_is_pinned_in_one_place():

@@ -10,6 +10,7 @@ import pytest
 from spiree.models.registry import load_model, parse_model_source
 from spiree.pipeline.arm64_counts import instruction_counts
 from spiree.pipeline.build import BuildOptions, build
+from spiree.pipeline.prune import PruneOptions
 from spiree.pipeline.embedded_elf import embedded_elfs
 from spiree.pipeline.errors import RunError
 from spiree.pipeline.insn_count import parse_report, run_counted
@@ -89,7 +90,7 @@ def tiny_counts():
     base = load_model(parse_model_source("tiny_cnn"))
     x = base.example_inputs[0].numpy()
     dense = build(base, "arm64", options=BuildOptions(kernels="dense"))
-    sparse = build(base, "arm64", options=BuildOptions(kernels="sparse", sparsity=0.9, group=4))
+    sparse = build(base, "arm64", options=BuildOptions(kernels="sparse", prune=PruneOptions(0.9, 4)))
     assert any(r["decision"] == "sparse" for r in sparse.manifest["passes"])
     return dense, sparse, x, instruction_counts(dense.vmfb, [x]), instruction_counts(sparse.vmfb, [x])
 

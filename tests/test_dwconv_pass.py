@@ -4,7 +4,7 @@ tests/mlir/dwconv.mlir)."""
 import re
 from pathlib import Path
 
-from spiree.mlir_passes import PassOptions, dwconv
+from spiree.mlir_passes import PassOptions, PassReport, dwconv
 from spiree.mlir_passes import ir as mir
 from spiree.targets import get_target
 
@@ -14,15 +14,15 @@ CASES = {re.search(r"^func\.func @(\w+)", text, re.M).group(1): text
 
 def report(case: str) -> list[dict]:
     module = mir.parse_module(CASES[case].encode())
-    options = PassOptions(target=get_target("host"))
-    dwconv.run(module, options)
-    return options.report
+    report = PassReport()
+    dwconv.run(module, PassOptions(target=get_target("host")), report)
+    return report.to_json()
 
 
 def test_kernel_rows_name_the_variant_and_epilogue():
     lanes = get_target("host").vector_f32_lanes
     assert report("fold_pad_bias_relu") == [
-        {"op": "dwconv3x3", "weight": [2, 1, 3, 3], "stride": 1, "decision": "kernel",
+        {"layer": 0, "op": "dwconv3x3", "weight": [2, 1, 3, 3], "stride": 1, "decision": "kernel",
          "reason": f"spiree_dwconv_k3s1_v{lanes}_minmax", "kernel": f"spiree_dwconv_k3s1_v{lanes}_minmax",
          "epilogue": "relu"}]
     [row] = report("asymmetric_pad_5x5_stride2_silu")
@@ -34,6 +34,7 @@ def test_kernel_rows_name_the_variant_and_epilogue():
 
 def test_layers_the_kernel_cannot_take_stay_on_iree_with_the_reason():
     rows = report("expect_no_rewrite")
+    assert [r["layer"] for r in rows] == list(range(6))  # one row per layer, in IR order
     assert [(r["op"], r["decision"], r["reason"]) for r in rows] == [
         ("dwconv3x3", "iree", "dilated (2x2)"),
         ("dwconv3x3", "iree", "strides 1x2: the kernel takes equal strides of 1 or 2"),

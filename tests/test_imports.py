@@ -165,17 +165,10 @@ def test_no_import_cycles():
     assert not cycles, "import cycles (module-level imports):\n" + "\n".join(" -> ".join(c) for c in cycles)
 
 
-# Cycles that only an import inside a function closes. The one left goes through
-# mlir_passes/__init__.py, which defines `PassOptions` and imports the passes in a function while
-# the passes import `PassOptions` back from it; issue 15 part B moves `PassOptions` into a module
-# of its own, and then this exception goes.
-ALLOWED_LAZY_CYCLE_THROUGH = "spiree.mlir_passes"
-
-
 def test_no_import_cycles_hidden_in_functions():
     """An import moved into a function to dodge a cycle keeps the two modules tangled: each
     still needs the other. Such cycles fail here too."""
-    cycles = [c for c in find_cycles(import_graph(MODULES, lazy=True)) if ALLOWED_LAZY_CYCLE_THROUGH not in c]
+    cycles = find_cycles(import_graph(MODULES, lazy=True))
     assert not cycles, "import cycles closed by function-level imports:\n" + "\n".join(
         " -> ".join(c) for c in cycles)
 

@@ -1,5 +1,7 @@
 """Sparse builds against eager PyTorch: pruned 1x1 convolutions compiled through spiree's sparse
 passes and kernels, on host and arm64 (qemu); wasm32 compiles."""
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -25,8 +27,13 @@ def pruned(model, sparsity, group):
 
 def check(model, x, target, *, expect_sparse_layers):
     art = spiree.compile(model, (x,), target=target)
-    decisions = [row["decision"] for row in art.manifest["passes"]]
-    assert decisions.count("sparse") == expect_sparse_layers, art.manifest["passes"]
+    pointwise = [r for r in art.pass_report if r.op in ("conv1x1", "linear")]
+    # What materialize did with each layer detect decided on: the sparse kernel (packed indices)
+    # for every "sparse" row, the dense kernel for every "dense" one; none left to IREE.
+    kernels = {"sparse": r"spiree_spmm_f32_\d+x\d+_v\d+_i(8|16|32)", "dense": r"spiree_gemmc?_f32_\d+x\d+_v\d+"}
+    assert [r.decision for r in pointwise].count("sparse") == expect_sparse_layers, art.manifest["passes"]
+    for r in pointwise:
+        assert r.decision in kernels and re.match(kernels[r.decision] + r"(_|$)", r.kernel or ""), r
     y = spiree.load(art)(x.numpy())
     with torch.no_grad():
         ref = model(x).numpy()
@@ -71,7 +78,9 @@ def test_dense_layer_stays_dense():
 def test_wasm32_sparse_build_contains_the_kernel():
     model = pruned(pointwise_net(24, 30, 17), 0.7, 4)
     art = spiree.compile(model, (torch.randn(1, 24, 7, 7),), target="wasm32")
-    assert [r["decision"] for r in art.manifest["passes"]] == ["sparse", "sparse"]
+    rows = list(art.pass_report)
+    assert len(rows) == 2 and all(r.decision == "sparse" and re.match(r"spiree_spmm_f32_\d+x4_v4_i8(_|$)", r.kernel)
+                                  for r in rows), rows  # G=4, SIMD128's 4 lanes, 8-bit indices
     assert b"system-wasm-wasm_32" in art.vmfb
 
 

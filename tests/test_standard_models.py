@@ -4,7 +4,12 @@ the CLI at 64x64 on host, dense and pruned to 70% (G=4): `spiree run --check` ag
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+
+from spiree.pipeline.artifact import Artifact
+from spiree.pipeline.check import compare
+from spiree.pipeline.reference import reference_outputs
 
 pytestmark = pytest.mark.slow
 
@@ -23,10 +28,11 @@ def test_standard_model_matches_pytorch_on_host(tmp_path, model, sparse):
     p = spiree("-q", "compile", model, "--resolution", 64, "--target", "host", "-o", out, "--report", *prune)
     assert p.returncode == 0, p.stderr
     assert "dwconv" in p.stdout or model.startswith("resnet")  # the --report table was printed
-    p = spiree("run", out, "--check", "--atol", "1e-4")
-    assert p.returncode == 0, p.stdout + p.stderr
-    line = next(l for l in p.stdout.splitlines() if l.startswith("check output0"))
-    err = float(line.split("max abs error ")[1].split()[0])
-    rel = float(line.split("max rel error ")[1].split(",")[0])
-    assert err <= 1e-4 and rel <= 1e-4, line
-    assert "top-5 identical" in line, line
+    art = Artifact.load(out)
+    x = np.random.default_rng(0).standard_normal(art.inputs[0].shape).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    p = spiree("run", out, "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npy", "--check", "--atol", "1e-4")
+    # Exit 0 is `compare` passing (tests/test_check.py): max abs error <= 1e-4, same top-5.
+    assert p.returncode == 0 and p.stdout.splitlines()[-1] == "check: PASSED", p.stdout + p.stderr
+    [c] = compare([np.load(tmp_path / "y.npy")], reference_outputs(art.manifest, [x]), atol=1e-4)
+    assert c.passed and c.max_rel_error <= 1e-4 and c.top5_identical, (model, c)

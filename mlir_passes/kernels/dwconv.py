@@ -14,6 +14,20 @@ row pitch P every output, flattened as q = oy*P + ox, reads tap (ky, kx) at q + 
 offset: the inner loop is K*K unaligned L-lane loads and broadcast FMAs into NA independent
 accumulator vectors, with no bounds checks; the epilogue (bias, activation, clamp) is vector
 code, and the columns ox >= wo of the flattened rows are dropped when the tile is copied out.
+
+On 16 lanes (AVX-512), the 3x3 variants of stride 2, and the 3x3 and 5x5 ones of stride 1 with a
+sigmoid/SiLU/hardswish epilogue, read the planes in place instead (the direct path): each block
+of output rows takes pointers to its input rows (a shared zero row of ZERO_FLOATS for padding
+rows), the first and last vector of a row mask the lanes that would read padding columns, and
+stride 2 splits each pair of loaded vectors even/odd in registers. Rows of at most L/2 outputs
+(7x7 planes) hold two output rows per vector there, when that takes fewer blocks of rows. The
+planes at the ends of x (whose reads would leave it) and rows wider than the zero row still go
+through the scratch. Chosen by measurement on x86-64 AVX-512
+(bench/dwconv_layers.py): there the scratch's even/odd copy cost as much as the arithmetic of
+stride 2, while with a minmax epilogue (none/ReLU/ReLU6) the scratch path of stride 1 was faster
+and 5x5 stride 2 measured even. The 4-lane variants (arm64 NEON, wasm32 SIMD128) keep the scratch:
+llvm-mca gives NEON's direct stride-2 block 1.8x the cycles of the scratch one, and there is no
+timing on those targets to decide on.
 """
 from __future__ import annotations
 
@@ -25,6 +39,7 @@ KERNEL_SIZES = (3, 5, 7)
 STRIDES = (1, 2)
 LANES = (4, 8, 16)
 SCRATCH_FLOATS = 7168  # 28 KiB of stack per call: two padded input tiles
+ZERO_FLOATS = 1024  # the direct path's zero row: input rows up to ~1000 floats wide
 
 
 def accumulators(kernel: int, stride: int, lanes: int) -> int:
@@ -60,4 +75,5 @@ class DwconvVariant:
         from .xngen import render_file
 
         return render_file("dwconv.c.in", NAME=self.name, K=self.kernel, S=self.stride, L=self.lanes,
-                           ACT=self.act, NA=accumulators(self.kernel, self.stride, self.lanes), SCRATCH=SCRATCH_FLOATS)
+                           ACT=self.act, NA=accumulators(self.kernel, self.stride, self.lanes), SCRATCH=SCRATCH_FLOATS,
+                           ZERO=ZERO_FLOATS)

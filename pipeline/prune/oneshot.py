@@ -17,13 +17,20 @@ from .sparsifier import DEFAULT_MIN_POSITIONS, GroupSparsifier
 
 @dataclass(frozen=True)
 class PruneOptions:
-    """What to prune and how; recorded in the artifact manifest under "sparsity"."""
+    """What to prune and how; recorded in the artifact manifest under "sparsity" (whole: `run
+    --check` prunes the reference with it again)."""
 
+    # Fraction of the weights each pruned layer loses, in [0, 1) (`--sparsity`).
     sparsity: float
+    # G: consecutive output channels sharing one set of kept positions, 1/2/4/8 (`--group`).
     group: int = 4
+    # Every group keeps the same number K of positions (False: `--unbalanced`).
     balanced: bool = True
+    # Permute channels first so similar channels share a group; same function (`--rearrange`).
     rearrange: bool = False
+    # "layer": every layer to `sparsity`; "global": one ranking across layers (`--ranking`).
     ranking: str = "layer"
+    # Layers with fewer positions per output channel stay dense (default: the RGB stem's 27).
     min_positions: int = DEFAULT_MIN_POSITIONS
 
     def __post_init__(self):

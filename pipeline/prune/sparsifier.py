@@ -33,7 +33,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from ...mlir_passes import pattern
+from ...mlir_passes import kinds, pattern
 from . import masks
 from .schedule import OneShot
 
@@ -56,7 +56,7 @@ class GroupMask(nn.Module):
 
 
 def is_depthwise(m: nn.Module) -> bool:
-    return isinstance(m, nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels
+    return isinstance(m, nn.Conv2d) and kinds.conv_family(m.groups, m.in_channels) == kinds.DWCONV
 
 
 def is_prunable(m: nn.Module) -> bool:
@@ -70,12 +70,12 @@ def positions(m: nn.Module) -> int:
 
 
 def layer_kind(m: nn.Module) -> str:
+    """The report's label of a layer (`kinds.op_name`, without the stride, which stand-in
+    modules of exported programs do not carry): linear, conv1x1, conv3x3, dwconv3x3."""
     if isinstance(m, nn.Linear):
-        return "linear"
-    if is_depthwise(m):
-        return "dwconv"
-    kh, kw = m.kernel_size
-    return f"conv{kh}x{kw}"
+        return kinds.op_name(kinds.LINEAR)
+    family = kinds.conv_family(m.groups, m.in_channels)
+    return kinds.op_name(family, m.kernel_size)
 
 
 def default_layers(model: nn.Module, min_positions: int = DEFAULT_MIN_POSITIONS) -> list[str]:

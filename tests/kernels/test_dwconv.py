@@ -115,6 +115,21 @@ def test_unit_subranges(lib, lanes, k, s):
         check(lib, v, (2, 6, 15, 13), (k // 2, k // 2 + 1, k // 2 - 1, k // 2), seed=sum(units), units=units)
 
 
+@pytest.mark.parametrize("lanes", LANES)
+@pytest.mark.parametrize("k, s", [(3, 1), (5, 1), (3, 2)])
+@pytest.mark.parametrize("act", ["minmax", "silu"])
+def test_planes_between_the_ends(lib, lanes, k, s, act):
+    # Planes away from both ends of x: on 16 lanes these kernels read them in place (rows several
+    # vectors wide: masked first and last vectors, unmasked ones between; rows of at most 8
+    # outputs: two rows per vector); the end planes take the scratch.
+    v = DwconvVariant(k, s, lanes, act)
+    for i, pads in enumerate([(1, 1, 1, 1), (0, 2, 2, 0), (2, 0, 0, 1), (1, 1, 0, 2)]):
+        check(lib, v, (1, 5, 19, 83), pads, seed=20 + i)
+        check(lib, v, (2, 3, 9, 2 * lanes + 3), pads, seed=30 + i, units=(1, 5))
+        check(lib, v, (1, 6, 7 * s, 7 * s), pads, seed=40 + i)
+        check(lib, v, (1, 6, 17, 5 * s), pads, seed=50 + i, units=(1, 6))
+
+
 @pytest.mark.parametrize("k, s", [(3, 1), (7, 1), (5, 2), (7, 2)])
 def test_wide_plane_column_tiles(lib, k, s):
     # Wider than one row strip of the stack scratch: the kernel splits columns into tiles.

@@ -3,6 +3,7 @@
 // A 3x3 conv with zero padding, bias, residual add and ReLU: a prep dispatch on the unpadded
 // input, then one conv dispatch taking the prepped planes, weights, offsets, bias and the
 // residual; pad, conv, add and ReLU are gone.
+// REQUIRES: host-lanes-16
 // CHECK: #[[TGT:.*]] = #hal.executable.target<"llvm-cpu", "embedded-elf-x86_64">
 // CHECK-LABEL: stream.executable private @spiree_conv_kernels
 // CHECK-SAME: hal.executable.objects = #hal.executable.objects<{#[[TGT]] = [#hal.executable.object<{
@@ -60,6 +61,7 @@ func.func @fuse_pad_bias_residual_relu(%x: tensor<1x4x6x6xf32>, %r: tensor<1x8x6
 // (ci 1, ky 1, kx 1) of 18): values [1, K=2, G=4] and one offset per kept position into the
 // prepped planes (pitch planes: zero-padded 6x6 per channel, so (ci, ky, kx) is at
 // ci*36 + ky*6 + kx: 7 and 43), the sparse kernel; zero-filled accumulator, no activation.
+// REQUIRES: host-lanes-16
 // CHECK: func.func private @spiree_conv_f32_96x4_v16_sparse_minmax(
 // CHECK: func.func @conv_0(
 // CHECK: arith.constant 0xFF800000 : f32
@@ -125,6 +127,7 @@ func.func @strided_1x1_unpadded(%x: tensor<1x4x6x6xf32>) -> tensor<1x8x3x3xf32> 
 // -----
 
 // SiLU after the conv (sigmoid generic, then multiply): the `_silu` kernel, both generics gone.
+// REQUIRES: host-lanes-16
 // CHECK: func.func private @spiree_conv_f32_48x8_v16_dense_silu(
 // CHECK-LABEL: func.func @fuse_silu
 // CHECK: %[[D:.*]] = flow.dispatch @spiree_conv_kernels::@conv_0(

@@ -1,13 +1,16 @@
-// Pass `dwconv` (python -m spiree.mlir_passes.dwconv FILE --target host).
+// Pass `dwconv` (python -m spiree.mlir_passes.dwconv FILE --target host; a case naming the
+// executable format or the vector width says `// TARGET: <name>`).
 
 // Pad, bias broadcast and ReLU all fold into one dispatch of the 3x3 stride-1 kernel; its
 // scalars are channels 2, h 5, w 5 and paddings top/bottom/left/right 1; units = N x C = 2.
-// CHECK: #[[TGT:.*]] = #hal.executable.target<"llvm-cpu", "embedded-elf-x86_64">
+// The kernels are compiled for the target (arm64 here: its executable format, NEON's 4 lanes).
+// TARGET: arm64
+// CHECK: #[[TGT:.*]] = #hal.executable.target<"llvm-cpu", "embedded-elf-arm_64">
 // CHECK-LABEL: stream.executable private @spiree_dwconv_kernels
-// CHECK-SAME: #hal.executable.objects<{#[[TGT]] = [#hal.executable.object<{path = "{{.*}}.o"}>]}>
+// CHECK-SAME: #hal.executable.objects<{#[[TGT]] = [#hal.executable.object<{path = "{{.*}}/kernels/arm64-{{[0-9a-f]+}}.o"}>]}>
 // CHECK: stream.executable.export public @dwconv_0
 // CHECK-NEXT: %[[WG:.*]] = arith.constant 2 : index
-// CHECK: func.func private @[[K:spiree_dwconv_k3s1_v[0-9]+_minmax]](memref<?xf32>, memref<?xf32>, memref<?xf32>, memref<?xf32>, index, index, index, index, index, index, index, index, index, f32, f32) attributes {hal.import.static}
+// CHECK: func.func private @[[K:spiree_dwconv_k3s1_v4_minmax]](memref<?xf32>, memref<?xf32>, memref<?xf32>, memref<?xf32>, index, index, index, index, index, index, index, index, index, f32, f32) attributes {hal.import.static}
 // CHECK: func.func @dwconv_0(
 // CHECK: stream.binding.subspan %arg3
 // CHECK-NEXT: %[[A0:.*]] = arith.constant 2 : index

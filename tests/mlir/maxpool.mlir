@@ -1,10 +1,12 @@
-// Pass `maxpool` (python -m spiree.mlir_passes.maxpool FILE --target host).
+// Pass `maxpool` (python -m spiree.mlir_passes.maxpool FILE --target host; a case naming the
+// vector width says `// TARGET: <name>`).
 
 // ResNet's 3x3/2 max pooling with -inf padding 1: one dispatch on the unpadded input; the pad,
-// the -inf fill and the pooling op are gone.
+// the -inf fill and the pooling op are gone. (arm64: the kernel of NEON's 4 lanes.)
+// TARGET: arm64
 // CHECK: stream.executable private @spiree_maxpool_kernels
 // CHECK: stream.executable.export public @maxpool_0
-// CHECK: func.func private @[[K:spiree_maxpool3x3s2_f32_v16]](memref<?xf32>, memref<?xf32>, index, index, index, index, index, index, index, index, index, index, f32, f32)
+// CHECK: func.func private @[[K:spiree_maxpool3x3s2_f32_v4]](memref<?xf32>, memref<?xf32>, index, index, index, index, index, index, index, index, index, index, f32, f32)
 // CHECK: func.func @maxpool_0(
 // CHECK-DAG: arith.constant 0xFF800000 : f32
 // CHECK-DAG: arith.constant 0x7F800000 : f32
@@ -32,7 +34,8 @@ func.func @resnet_maxpool(%x: tensor<1x4x16x16xf32>) -> tensor<1x4x8x8xf32> {
 // -----
 
 // Unpadded 2x2/2 pooling followed by a ReLU: the ReLU is the kernel's clamp (vmin 0).
-// CHECK: func.func private @spiree_maxpool2x2s2_f32_v16(
+// TARGET: wasm32
+// CHECK: func.func private @spiree_maxpool2x2s2_f32_v4(
 // CHECK: func.func @maxpool_0(
 // CHECK: arith.constant 0.000000e+00 : f32
 // CHECK-LABEL: func.func @unpadded_then_relu
