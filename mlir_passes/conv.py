@@ -46,7 +46,7 @@ import numpy as np
 from . import ir as mir
 from . import kinds, pattern
 from .dispatch import Export, constant, dispatch, insert_executable, replace_with_dispatch
-from .epilogue import Epilogue, bias_of, constant_array, match_epilogue, scalar_constant
+from .epilogue import Epilogue, bias_of, constant_array, match_epilogue, unpadded
 from .kernels import render_sources
 from .kernels.conv import ConvVariant
 from .kernels.convprep import MODES, ConvPlanes, ConvPrepVariant
@@ -110,21 +110,6 @@ class Match:
     pad: tuple[int, int]  # top, left
 
 
-def _unpadded(value):
-    """(input, (top, left)) through a `tensor.pad` of zeros on H and W only; (value, (0, 0))
-    when it is not padded; None for any other pad."""
-    pad = value.owner
-    if getattr(pad, "name", None) != "tensor.pad":
-        return value, (0, 0)
-    low, high = list(pad.attributes["static_low"]), list(pad.attributes["static_high"])
-    if low[:2] != [0, 0] or high[:2] != [0, 0] or min(low + high) < 0:
-        return None
-    yields = [op.operation for op in pad.regions[0].blocks[0].operations]
-    if len(yields) != 1 or scalar_constant(yields[0].operands[0]) != 0.0:
-        return None
-    return pad.operands[0], (int(low[2]), int(low[3]))
-
-
 def match(op) -> "Match | str | None":
     """A Match, or why a KxK/strided convolution stays with IREE (str), or None when the op is
     not this pass's (unit-stride 1x1 convolutions)."""
@@ -141,13 +126,13 @@ def match(op) -> "Match | str | None":
     weight = constant_array(op.operands[1])
     if weight is None:
         return "weight is not a constant"
-    unpadded = _unpadded(op.operands[0])
-    if unpadded is None:
+    found = unpadded(op.operands[0], 0.0)
+    if found is None:
         return "input padding is not zeros on H and W"
     bias = bias_of(op.operands[2], int(w_type.shape[0]))
     if bias is None:
         return "accumulator init is not a bias broadcast or zeros"
-    return Match(op, unpadded[0], weight.astype(np.float32), bias, strides[0], unpadded[1])
+    return Match(op, found[0], weight.astype(np.float32), bias, strides[0], found[1])
 
 
 def conv_ops(module) -> list:
@@ -198,7 +183,7 @@ def plan(m: Match, out_hw: tuple[int, int], target, options: PassOptions, epilog
         reason = (f"G={group} K={k} of {positions} (sparsity {pat.sparsity:.2f}): est {_units(est.total)} "
                   f"vs dense {_units(dense_est)}")
     else:
-        values, offsets = dense_values(m.weight, group), table
+        values, offsets = pattern.dense_values(m.weight, group), table
         if not options.exploit_sparsity and pat.sparsity >= options.min_sparsity:
             why = "dense baseline build (sparsity not exploited)"
         elif pat.sparsity < options.min_sparsity:
@@ -211,16 +196,6 @@ def plan(m: Match, out_hw: tuple[int, int], target, options: PassOptions, epilog
         reason = f"{why}; dense est {_units(est.total)}"
     reason += f", {planes.mode} planes"
     return Plan(planes, variant, values, np.ascontiguousarray(offsets, np.int32), reason)
-
-
-def dense_values(weight: np.ndarray, group: int) -> np.ndarray:
-    """[NG, P, G]: values[g, p, r] = W[g*G + r, p] (zero rows pad the last group)."""
-    w2d = pattern.positions_view(weight).astype(np.float32)
-    c_out, p = w2d.shape
-    ng = pattern.num_groups(c_out, group)
-    padded = np.zeros((ng * group, p), np.float32)
-    padded[:c_out] = w2d
-    return np.ascontiguousarray(padded.reshape(ng, group, p).transpose(0, 2, 1))
 
 
 def _units(x: float) -> str:

@@ -37,6 +37,21 @@ def scalar_constant(value) -> float | None:
         return None
 
 
+def unpadded(value, fill: float):
+    """(input, (top, left)) through a `tensor.pad` of the constant `fill` on H and W only of an
+    NCHW tensor; (value, (0, 0)) when it is not padded; None for any other pad."""
+    pad = value.owner
+    if getattr(pad, "name", None) != "tensor.pad":
+        return value, (0, 0)
+    low, high = list(pad.attributes["static_low"]), list(pad.attributes["static_high"])
+    if low[:2] != [0, 0] or high[:2] != [0, 0] or min(low + high) < 0:
+        return None
+    yields = [op.operation for op in pad.regions[0].blocks[0].operations]
+    if len(yields) != 1 or scalar_constant(yields[0].operands[0]) != fill:
+        return None
+    return pad.operands[0], (int(low[2]), int(low[3]))
+
+
 def bias_of(init, channels: int) -> np.ndarray | None:
     """The per-channel bias an NCHW accumulator init carries, or None if it is something else."""
     owner = init.owner

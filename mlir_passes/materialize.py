@@ -42,10 +42,6 @@ that are neither a bias broadcast nor zeros (IREE compiles those as usual).
 """
 from __future__ import annotations
 
-import math
-
-import numpy as np
-
 from . import ir as mir
 from . import kinds, pattern
 from .detect import kind_of, pointwise_convs, weight_value
@@ -72,16 +68,6 @@ def dense_group(target) -> int:
     of accumulators: measured 96-100 GFLOP/s on AVX-512 over MobileNet-v1/v2 1x1 shapes against
     88-90 for 4 x 4), else 4."""
     return 8 if target.vector_registers >= 32 else 4
-
-
-def dense_values(weight: np.ndarray, group: int) -> np.ndarray:
-    """[NG, C_in, G]: values[g, j, r] = W[g*G + r, j] (zero rows pad the last group)."""
-    w2d = pattern.positions_view(weight).astype(np.float32)
-    c_out, c_in = w2d.shape
-    ng = pattern.num_groups(c_out, group)
-    padded = np.zeros((ng * group, c_in), np.float32)
-    padded[:c_out] = w2d
-    return np.ascontiguousarray(padded.reshape(ng, group, c_in).transpose(0, 2, 1))
 
 
 def work_grid(batch: int, c_in: int, hw: int, groups: int, weight_bytes: int, mr: int) -> tuple[int, int]:
@@ -167,7 +153,7 @@ def run(module, options: PassOptions, report: PassReport) -> None:
                 variant = SpmmVariant(mr, group, index_bits, lanes, epi.act, epi.residual is not None, gate is not None,
                                       k if k <= FIXED_K_MAX and hw >= 2 * mr else None)
             if values is None:
-                values = dense_values(weight, group)
+                values = pattern.dense_values(weight, group)
             variants.append(variant)
             ng, k = values.shape[0], values.shape[1]
             operands = [gate[0] if gate else x, constant(values, op)]

@@ -24,7 +24,7 @@ import math
 
 from . import ir as mir
 from .dispatch import Export, insert_executable, replace_with_dispatch
-from .epilogue import Epilogue, constant_array, match_epilogue, scalar_constant
+from .epilogue import Epilogue, constant_array, match_epilogue, scalar_constant, unpadded
 from .kernels import render_sources
 from .kernels.maxpool import MaxpoolVariant
 from .options import PassOptions
@@ -32,21 +32,6 @@ from .report import PassReport
 
 EXECUTABLE = "spiree_maxpool_kernels"
 POOL = "linalg.pooling_nchw_max"
-
-
-def _unpadded(value):
-    """(input, (top, left)) through a `tensor.pad` of -inf on H and W; (value, (0, 0)) when it is
-    not padded; None for any other pad."""
-    pad = value.owner
-    if getattr(pad, "name", None) != "tensor.pad":
-        return value, (0, 0)
-    low, high = list(pad.attributes["static_low"]), list(pad.attributes["static_high"])
-    if low[:2] != [0, 0] or high[:2] != [0, 0] or min(low + high) < 0:
-        return None
-    yields = [op.operation for op in pad.regions[0].blocks[0].operations]
-    if len(yields) != 1 or scalar_constant(yields[0].operands[0]) != -math.inf:
-        return None
-    return pad.operands[0], (int(low[2]), int(low[3]))
 
 
 def _is_ninf_fill(init) -> bool:
@@ -75,13 +60,13 @@ def run(module, options: PassOptions, report: PassReport) -> None:
             kh, kw = mir.RankedTensorType(op.operands[1].type).shape
             strides = mir.int_list(op.attributes["strides"]) if "strides" in op.attributes else [1, 1]
             dilations = mir.int_list(op.attributes["dilations"]) if "dilations" in op.attributes else [1, 1]
-            unpadded = _unpadded(op.operands[0])
+            found = unpadded(op.operands[0], -math.inf)
             if (dilations != [1, 1] or strides[0] != strides[1] or strides[0] not in (1, 2, 3, 4)
-                    or not (1 <= kh <= 8 and 1 <= kw <= 8) or unpadded is None or not _is_ninf_fill(op.operands[2])):
+                    or not (1 <= kh <= 8 and 1 <= kw <= 8) or found is None or not _is_ninf_fill(op.operands[2])):
                 report.layer(op, op_name=f"maxpool{kh}x{kw}", decision="iree",
                              reason="not a -inf padded max pooling with unit dilation and equal strides 1-4")
                 continue
-            x, (pad_top, pad_left) = unpadded
+            x, (pad_top, pad_left) = found
             n, c, h, w = mir.RankedTensorType(x.type).shape
             ho, wo = mir.RankedTensorType(op.results[0].type).shape[2:]
             epi = match_epilogue(op.results[0], allow_residual=False)

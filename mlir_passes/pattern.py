@@ -120,6 +120,17 @@ def index_dtype(positions: int) -> np.dtype:
     return np.dtype(np.int64)
 
 
+def dense_values(weight: np.ndarray, group: int) -> np.ndarray:
+    """The dense kernels' weights, [NG, P, G]: values[g, p, r] = W[g*G + r, p] for every position
+    p of `positions_view` (zero rows pad the last group)."""
+    w2d = positions_view(weight).astype(np.float32)
+    c_out, positions = w2d.shape
+    ng = num_groups(c_out, group)
+    padded = np.zeros((ng * group, positions), np.float32)
+    padded[:c_out] = w2d
+    return np.ascontiguousarray(padded.reshape(ng, group, positions).transpose(0, 2, 1))
+
+
 def pack(weight: np.ndarray, group: int) -> tuple[np.ndarray, np.ndarray]:
     """(values [NG, K, G] float32, indices [NG, K]) for a weight whose pattern holds with `group`."""
     w2d = positions_view(weight).astype(np.float32)

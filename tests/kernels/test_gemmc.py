@@ -9,9 +9,9 @@ import itertools
 import numpy as np
 import pytest
 
+from spiree.mlir_passes import pattern
 from spiree.mlir_passes.kernels import ACTIVATIONS, render_sources
 from spiree.mlir_passes.kernels.gemmc import GemmcVariant, prefer
-from spiree.mlir_passes.materialize import dense_values
 
 from .cabi import build, call, check_written, pointwise_reference
 
@@ -23,7 +23,7 @@ def run_variant(v: GemmcVariant, *, batch=2, c_in=19, c_out=70, hw=49, units=Non
     bias = rng.normal(size=c_out).astype(np.float32)
     res = rng.normal(size=(batch, c_out, hw)).astype(np.float32)
     scale = rng.uniform(0.1, 1.0, size=(batch, c_in)).astype(np.float32)
-    values = dense_values(weight, v.block)
+    values = pattern.dense_values(weight, v.block)
     nb = values.shape[0]
     out = np.full((batch, c_out, hw), np.nan, np.float32)
     operands = [x, values, bias] + ([res] if v.add else []) + ([scale] if v.scale else []) + [out]

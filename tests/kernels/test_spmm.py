@@ -12,7 +12,6 @@ import pytest
 from spiree.mlir_passes import pattern
 from spiree.mlir_passes.kernels import ACTIVATIONS, render_sources
 from spiree.mlir_passes.kernels.spmm import DENSE, SpmmVariant
-from spiree.mlir_passes.materialize import dense_values
 
 from .cabi import build, call, check_written, pointwise_reference
 
@@ -35,7 +34,7 @@ def run_variant(v: SpmmVariant, *, batch=2, c_in=19, c_out=30, hw=64 + 32 + 4 + 
     res = rng.normal(size=(batch, c_out, hw)).astype(np.float32)
     scale = rng.uniform(0.1, 1.0, size=(batch, c_in)).astype(np.float32)
     if v.dense:
-        values, arrays = dense_values(weight, v.group), []
+        values, arrays = pattern.dense_values(weight, v.group), []
     else:
         values, indices = pattern.pack(weight, v.group)
         indices = indices.astype({8: np.int8, 16: np.int16, 32: np.int32}[v.index_bits])
