@@ -45,9 +45,8 @@ import numpy as np
 
 from . import ir as mir
 from . import kinds, pattern
-from .dispatch import Export, constant, dispatch, insert_executable, replace_with_dispatch
+from .dispatch import Export, KernelSet, constant, dispatch, replace_with_dispatch
 from .epilogue import Epilogue, bias_of, constant_array, match_epilogue, unpadded
-from .kernels import render_sources
 from .kernels.conv import ConvVariant
 from .kernels.convprep import MODES, ConvPlanes, ConvPrepVariant
 from .options import PassOptions
@@ -209,8 +208,7 @@ def _op_kind(kh: int, kw: int, stride: int) -> str:
 
 def run(module, options: PassOptions, report: PassReport) -> None:
     target = options.target
-    exports: list[Export] = []
-    variants: list = []
+    kernels = KernelSet(EXECUTABLE)
     with module.context, mir.Location.unknown():
         for op in conv_ops(module):
             m = match(op)
@@ -228,8 +226,7 @@ def run(module, options: PassOptions, report: PassReport) -> None:
             p = plan(m, tuple(out_type.shape[2:]), target, options, epi)
             planes, variant = p.planes, p.variant
             prep = ConvPrepVariant(m.stride)
-            variants += [prep, variant]
-            i = len(exports) // 2
+            i = len(kernels.exports) // 2
             prep_export = Export(f"convprep_{i}", prep.name, (("f32", n * c * h * w), ("f32", planes.size)),
                                  planes.prep_scalars(), c, -math.inf, math.inf)
             ng, k = p.values.shape[:2]
@@ -239,7 +236,8 @@ def run(module, options: PassOptions, report: PassReport) -> None:
             bindings.append(("f32", int(np.prod(out_type.shape))))
             conv_export = Export(f"conv_{i}", variant.name, tuple(bindings), planes.conv_scalars(c_out, k), ng,
                                  epi.vmin, epi.vmax)
-            exports += [prep_export, conv_export]
+            kernels.add(prep_export, prep)
+            kernels.add(conv_export, variant)
             prepped = dispatch(EXECUTABLE, prep_export.name, [m.x],
                                mir.RankedTensorType.get([planes.size], mir.F32Type.get()), op)
             operands = [prepped, constant(p.values, op), constant(p.offsets, op), constant(m.bias, op)]
@@ -249,8 +247,7 @@ def run(module, options: PassOptions, report: PassReport) -> None:
                          decision="sparse" if variant.sparse else "dense", reason=p.reason, kernel=variant.name,
                          epilogue=epi.describe())
             replace_with_dispatch(op, list(epi.ops), EXECUTABLE, conv_export.name, operands)
-        if exports:
-            insert_executable(module, EXECUTABLE, exports, render_sources(variants), target)
+        kernels.insert(module, target)
 
 
 if __name__ == "__main__":

@@ -20,12 +20,12 @@ min(units, MAX_WORKGROUPS) workgroups and the span is not split.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import ir as mir
-from .kernels import build_object
+from .kernels import build_object, render_sources
 
 MAX_WORKGROUPS = 8
 
@@ -163,6 +163,24 @@ def insert_executable(module, symbol: str, exports: list[Export], source: str, t
     obj = build_object(source, target)
     exe_module = mir.Module.parse(executable_text(symbol, exports, target, str(obj)), module.context)
     exe_module.body.operations[0].operation.move_before(module.body.operations[0])
+
+
+@dataclass
+class KernelSet:
+    """What one pass dispatches to: the exports it creates and the kernel variants they call,
+    put into the module as one executable `symbol` (`insert`) after the pass's last layer."""
+    symbol: str
+    exports: list[Export] = field(default_factory=list)
+    variants: list = field(default_factory=list)
+
+    def add(self, export: Export, variant) -> Export:
+        self.exports.append(export)
+        self.variants.append(variant)
+        return export
+
+    def insert(self, module, target) -> None:
+        if self.exports:
+            insert_executable(module, self.symbol, self.exports, render_sources(self.variants), target)
 
 
 def constant(values: np.ndarray, before):

@@ -33,9 +33,8 @@ import numpy as np
 
 from . import ir as mir
 from . import kinds
-from .dispatch import Export, constant, insert_executable, replace_with_dispatch
+from .dispatch import Export, KernelSet, constant, replace_with_dispatch
 from .epilogue import bias_of, constant_array, match_epilogue, scalar_constant
-from .kernels import render_sources
 from .kernels.dwconv import KERNEL_SIZES, STRIDES, DwconvVariant
 from .options import PassOptions
 from .report import PassReport
@@ -75,8 +74,7 @@ def _f32(value) -> bool:
 
 def run(module, options: PassOptions, report: PassReport) -> None:
     target = options.target
-    exports: list[Export] = []
-    variants: list[DwconvVariant] = []
+    kernels = KernelSet(EXECUTABLE)
     with module.context, mir.Location.unknown():
         for op in depthwise_convs(module):
             padded, w_val, init = op.operands[0], op.operands[1], op.operands[2]
@@ -113,16 +111,14 @@ def run(module, options: PassOptions, report: PassReport) -> None:
                 continue
             epi = match_epilogue(op.results[0], allow_residual=False)
             variant = DwconvVariant(k, s, target.vector_f32_lanes, epi.act)
-            variants.append(variant)
-            export = Export(f"dwconv_{len(exports)}", variant.name,
+            export = Export(f"dwconv_{len(kernels.exports)}", variant.name,
                             (("f32", n * c * h * w), ("f32", c * k * k), ("f32", c), ("f32", n * c * ho * wo)),
                             (c, h, w, top, bottom, left, right), n * c, epi.vmin, epi.vmax)
-            exports.append(export)
+            kernels.add(export, variant)
             operands = [x, constant(weight.reshape(c, k * k).astype(np.float32), op), constant(bias, op)]
             row.update(decision="kernel", reason=variant.name, kernel=variant.name, epilogue=epi.describe())
             replace_with_dispatch(op, list(epi.ops), EXECUTABLE, export.name, operands)
-        if exports:
-            insert_executable(module, EXECUTABLE, exports, render_sources(variants), target)
+        kernels.insert(module, target)
 
 
 if __name__ == "__main__":

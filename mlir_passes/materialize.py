@@ -45,9 +45,9 @@ from __future__ import annotations
 from . import ir as mir
 from . import kinds, pattern
 from .detect import kind_of, pointwise_convs, weight_value
-from .dispatch import MAX_WORKGROUPS, Export, constant, erase_dead, insert_executable, replace_with_dispatch
+from .dispatch import MAX_WORKGROUPS, Export, KernelSet, constant, erase_dead, replace_with_dispatch
 from .epilogue import bias_of, constant_array, match_epilogue
-from .kernels import gemmc, render_sources
+from .kernels import gemmc
 from .kernels.spmm import DENSE, FIXED_K_MAX, SpmmVariant
 from .options import PassOptions
 from .report import PassReport
@@ -114,8 +114,7 @@ def _report_row(report: PassReport, op):
 
 def run(module, options: PassOptions, report: PassReport) -> None:
     target = options.target
-    exports: list[Export] = []
-    variants: list[SpmmVariant] = []
+    kernels = KernelSet(EXECUTABLE)
     with module.context, mir.Location.unknown():
         for op in pointwise_convs(module):
             sparse_info = op.attributes["spiree.sparse"] if "spiree.sparse" in op.attributes else None
@@ -154,7 +153,6 @@ def run(module, options: PassOptions, report: PassReport) -> None:
                                       k if k <= FIXED_K_MAX and hw >= 2 * mr else None)
             if values is None:
                 values = pattern.dense_values(weight, group)
-            variants.append(variant)
             ng, k = values.shape[0], values.shape[1]
             operands = [gate[0] if gate else x, constant(values, op)]
             bindings = [("f32", n * c_in * hw), ("f32", values.size)]
@@ -172,10 +170,10 @@ def run(module, options: PassOptions, report: PassReport) -> None:
             bindings.append(("f32", n * c_out * hw))
             name = "pointwise" if kind_of(op) == kinds.CONV1X1 else "linear"
             grid = work_grid(n, c_in, hw, ng, values.nbytes + (0 if indices is None else indices.nbytes), variant.mr)
-            export = Export(f"{name}_{len(exports)}", variant.name, tuple(bindings),
+            export = Export(f"{name}_{len(kernels.exports)}", variant.name, tuple(bindings),
                             (n, c_in, c_out, hw, k, variant.chunk(k)), ng, epi.vmin, epi.vmax,
                             span=hw, span_align=variant.mr, grid=grid)
-            exports.append(export)
+            kernels.add(export, variant)
             fused = [d for d in (epi.describe(), "input scaled by SE gate" if gate else "") if d and d != "none"]
             row.update(kernel=variant.name, epilogue=", ".join(fused) or "none")
             replace_with_dispatch(op, list(epi.ops), EXECUTABLE, export.name, operands)
@@ -183,8 +181,7 @@ def run(module, options: PassOptions, report: PassReport) -> None:
                 block = gate[2].operation.block
                 gate[2].operation.erase()
                 erase_dead(block)
-        if exports:
-            insert_executable(module, EXECUTABLE, exports, render_sources(variants), target)
+        kernels.insert(module, target)
 
 
 if __name__ == "__main__":

@@ -23,9 +23,8 @@ from __future__ import annotations
 import math
 
 from . import ir as mir
-from .dispatch import Export, insert_executable, replace_with_dispatch
+from .dispatch import Export, KernelSet, replace_with_dispatch
 from .epilogue import Epilogue, constant_array, match_epilogue, scalar_constant, unpadded
-from .kernels import render_sources
 from .kernels.maxpool import MaxpoolVariant
 from .options import PassOptions
 from .report import PassReport
@@ -53,8 +52,7 @@ def pool_ops(module) -> list:
 
 def run(module, options: PassOptions, report: PassReport) -> None:
     target = options.target
-    exports: list[Export] = []
-    variants: list[MaxpoolVariant] = []
+    kernels = KernelSet(EXECUTABLE)
     with module.context, mir.Location.unknown():
         for op in pool_ops(module):
             kh, kw = mir.RankedTensorType(op.operands[1].type).shape
@@ -73,15 +71,13 @@ def run(module, options: PassOptions, report: PassReport) -> None:
             if epi.act != "minmax":
                 epi = Epilogue()  # the kernel clamps only; other activations stay as they are
             variant = MaxpoolVariant((kh, kw), strides[0], target.vector_f32_lanes)
-            variants.append(variant)
-            export = Export(f"maxpool_{len(exports)}", variant.name, (("f32", n * c * h * w), ("f32", n * c * ho * wo)),
+            export = Export(f"maxpool_{len(kernels.exports)}", variant.name, (("f32", n * c * h * w), ("f32", n * c * ho * wo)),
                             (n, c, h, w, ho, wo, pad_top, pad_left), c, epi.vmin, epi.vmax)
-            exports.append(export)
+            kernels.add(export, variant)
             report.layer(op, op_name=f"maxpool{kh}x{kw}", stride=strides[0], decision="kernel", reason=variant.name,
                          kernel=variant.name, epilogue=epi.describe())
             replace_with_dispatch(op, list(epi.ops), EXECUTABLE, export.name, [x])
-        if exports:
-            insert_executable(module, EXECUTABLE, exports, render_sources(variants), target)
+        kernels.insert(module, target)
 
 
 if __name__ == "__main__":

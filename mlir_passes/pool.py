@@ -18,9 +18,8 @@ reductions (max pooling, sums over other dimensions).
 from __future__ import annotations
 
 from . import ir as mir
-from .dispatch import Export, insert_executable, replace_with_dispatch
+from .dispatch import Export, KernelSet, replace_with_dispatch
 from .epilogue import match_epilogue, scalar_constant
-from .kernels import render_sources
 from .kernels.gap import GapVariant
 from .options import PassOptions
 from .report import PassReport
@@ -86,23 +85,20 @@ def plane_means(module) -> list:
 
 def run(module, options: PassOptions, report: PassReport) -> None:
     target = options.target
-    exports: list[Export] = []
-    variants: list[GapVariant] = []
+    kernels = KernelSet(EXECUTABLE)
     with module.context, mir.Location.unknown():
         for op, div in plane_means(module):
             x = op.operands[0]
             n, c, h, w = mir.RankedTensorType(x.type).shape
             epi = match_epilogue(div.results[0], allow_residual=False)
             variant = GapVariant(target.vector_f32_lanes, epi.act)
-            variants.append(variant)
-            export = Export(f"gap_{len(exports)}", variant.name, (("f32", n * c * h * w), ("f32", n * c)),
+            export = Export(f"gap_{len(kernels.exports)}", variant.name, (("f32", n * c * h * w), ("f32", n * c)),
                             (n, c, h * w), c, epi.vmin, epi.vmax)
-            exports.append(export)
+            kernels.add(export, variant)
             report.layer(op, op_name="avgpool", shape=[n, c, h, w], decision="kernel", reason=variant.name,
                          kernel=variant.name, epilogue=epi.describe())
             replace_with_dispatch(op, [div, *epi.ops], EXECUTABLE, export.name, [x])
-        if exports:
-            insert_executable(module, EXECUTABLE, exports, render_sources(variants), target)
+        kernels.insert(module, target)
 
 
 if __name__ == "__main__":
