@@ -135,12 +135,7 @@ def match(op) -> "Match | str | None":
 
 
 def conv_ops(module) -> list:
-    ops = []
-    for top in module.body.operations:
-        if top.operation.name == "func.func":
-            for block in top.regions[0].blocks:
-                ops.extend(op.operation for op in block.operations if op.operation.name == CONV)
-    return ops
+    return mir.function_ops(module, lambda op: op.name == CONV)
 
 
 @dataclass(frozen=True)

@@ -78,14 +78,7 @@ def decide(pat: pattern.GroupPattern, options: PassOptions, kind: str = kinds.CO
 
 def pointwise_convs(module) -> list:
     """1x1 convolutions and Linear layers (matmul with a transposed weight), in order."""
-    ops = []
-    for top in module.body.operations:
-        if top.operation.name != "func.func":
-            continue
-        for block in top.regions[0].blocks:
-            ops.extend(op.operation for op in block.operations
-                       if is_pointwise_conv(op.operation) or linear_weight(op.operation) is not None)
-    return ops
+    return mir.function_ops(module, lambda op: is_pointwise_conv(op) or linear_weight(op) is not None)
 
 
 def run(module, options: PassOptions, report: PassReport) -> None:

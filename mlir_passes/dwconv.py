@@ -60,12 +60,7 @@ def zero_padding(value):
 
 
 def depthwise_convs(module) -> list:
-    ops = []
-    for top in module.body.operations:
-        if top.operation.name == "func.func":
-            for block in top.regions[0].blocks:
-                ops.extend(op.operation for op in block.operations if op.operation.name == DWCONV)
-    return ops
+    return mir.function_ops(module, lambda op: op.name == DWCONV)
 
 
 def _f32(value) -> bool:

@@ -38,6 +38,12 @@ def to_bytecode(module: Module) -> bytes:
     return buf.getvalue()
 
 
+def function_ops(module: Module, keep) -> list:
+    """The ops of every function body in `module`, in order, for which `keep(op)` holds."""
+    return [op.operation for top in module.body.operations if top.operation.name == "func.func"
+            for block in top.regions[0].blocks for op in block.operations if keep(op.operation)]
+
+
 def int_list(attr) -> list[int]:
     """The values of a dense integer elements attribute (strides, dilations, ...)."""
     import numpy as np

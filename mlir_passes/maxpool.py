@@ -42,12 +42,7 @@ def _is_ninf_fill(init) -> bool:
 
 
 def pool_ops(module) -> list:
-    ops = []
-    for top in module.body.operations:
-        if top.operation.name == "func.func":
-            for block in top.regions[0].blocks:
-                ops.extend(op.operation for op in block.operations if op.operation.name == POOL)
-    return ops
+    return mir.function_ops(module, lambda op: op.name == POOL)
 
 
 def run(module, options: PassOptions, report: PassReport) -> None:

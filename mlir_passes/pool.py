@@ -69,17 +69,11 @@ def _division_by(sum_value, count: int):
 def plane_means(module) -> list:
     """(sum op, division op) pairs of every global average pooling, in order."""
     found = []
-    for top in module.body.operations:
-        if top.operation.name != "func.func":
-            continue
-        for block in top.regions[0].blocks:
-            for op in block.operations:
-                op = op.operation
-                if _is_plane_sum(op):
-                    n, c, h, w = mir.RankedTensorType(op.operands[0].type).shape
-                    div = _division_by(op.results[0], h * w)
-                    if div is not None:
-                        found.append((op, div))
+    for op in mir.function_ops(module, _is_plane_sum):
+        n, c, h, w = mir.RankedTensorType(op.operands[0].type).shape
+        div = _division_by(op.results[0], h * w)
+        if div is not None:
+            found.append((op, div))
     return found
 
 
