@@ -70,6 +70,24 @@ def dense_group(target) -> int:
     return 8 if target.vector_registers >= 32 else 4
 
 
+def spmm_variant(target, group: int, index_bits: int, k: int, hw: int, fused: tuple) -> SpmmVariant:
+    """The pointwise kernel for a layer of `k` positions per group (C_in dense) on `hw` pixels,
+    `fused` = (activation, residual add, SE scale); built for that K when K is small and the
+    plane holds two pixel tiles or more (on 7x7 planes a fixed K measured slower)."""
+    mr = tile_pixels(target, group)
+    fixed_k = k if k <= FIXED_K_MAX and hw >= 2 * mr else None
+    return SpmmVariant(mr, group, index_bits, target.vector_f32_lanes, *fused, fixed_k)
+
+
+def dense_variant(target, c_in: int, hw: int, fused: tuple) -> "SpmmVariant | gemmc.GemmcVariant":
+    """The dense kernel for a layer: channel-vectorized `gemmc` where `gemmc.prefer` says so,
+    else the dense variant of the pointwise kernel in blocks of `dense_group`."""
+    lanes, group = target.vector_f32_lanes, dense_group(target)
+    if gemmc.prefer(hw, c_in, tile_pixels(target, group), lanes):
+        return gemmc.GemmcVariant(2 * lanes, lanes, *fused)
+    return spmm_variant(target, group, DENSE, c_in, hw, fused)
+
+
 def work_grid(batch: int, c_in: int, hw: int, groups: int, weight_bytes: int, mr: int) -> tuple[int, int]:
     """Workgroups along (output-channel groups, pixels) of a layer, for multi-core scaling.
 
@@ -133,32 +151,23 @@ def run(module, options: PassOptions, report: PassReport) -> None:
                 if annotated and weight is not None:
                     row.update(decision="iree", reason="accumulator init is not a bias broadcast or zeros")
                 continue
+            epi = match_epilogue(op.result)
+            gate = se_gate(x) if kind_of(op) == kinds.CONV1X1 else None
+            hw = h * w
+            fused = (epi.act, epi.residual is not None, gate is not None)
             if sparse_info is not None:
                 group = int(mir.ir.IntegerAttr(mir.ir.DictAttr(sparse_info)["group"]).value)
                 values, indices = pattern.pack(weight, group)
-                index_bits = indices.dtype.itemsize * 8
+                variant = spmm_variant(target, group, indices.dtype.itemsize * 8, indices.shape[1], hw, fused)
             else:
-                group = dense_group(target)
-                values, indices, index_bits = None, None, DENSE
-            epi = match_epilogue(op.result)
-            gate = se_gate(x) if kind_of(op) == kinds.CONV1X1 else None
-            hw, lanes = h * w, target.vector_f32_lanes
-            mr = tile_pixels(target, group)
-            if index_bits == DENSE and gemmc.prefer(hw, c_in, mr, lanes):
-                variant = gemmc.GemmcVariant(2 * lanes, lanes, epi.act, epi.residual is not None, gate is not None)
-                group = variant.block
-            else:
-                k = c_in if indices is None else indices.shape[1]
-                variant = SpmmVariant(mr, group, index_bits, lanes, epi.act, epi.residual is not None, gate is not None,
-                                      k if k <= FIXED_K_MAX and hw >= 2 * mr else None)
-            if values is None:
-                values = pattern.dense_values(weight, group)
+                variant = dense_variant(target, c_in, hw, fused)
+                values, indices = pattern.dense_values(weight, variant.group), None
             ng, k = values.shape[0], values.shape[1]
             operands = [gate[0] if gate else x, constant(values, op)]
             bindings = [("f32", n * c_in * hw), ("f32", values.size)]
             if indices is not None:
                 operands.append(constant(indices, op))
-                bindings.append((f"i{index_bits}", indices.size))
+                bindings.append((f"i{variant.index_bits}", indices.size))
             operands.append(constant(bias, op))
             bindings.append(("f32", c_out))
             if epi.residual is not None:

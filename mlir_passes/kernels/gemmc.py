@@ -51,6 +51,11 @@ class GemmcVariant:
         return list(range(self.pixels, 0, -1))
 
     @property
+    def group(self) -> int:
+        """Output channels per packed weight block (the dense packing's G)."""
+        return self.block
+
+    @property
     def mr(self) -> int:
         """Pixels per tile: where workgroups cut the plane (`Export.span_align`)."""
         return self.pixels
