@@ -12,15 +12,6 @@ from .device import Device, hal_device, resolve_device
 from .errors import RunError, first_line
 
 
-def _element_type(dtype: np.dtype):
-    import iree.runtime as rt
-
-    types = {np.dtype(np.float32): rt.HalElementType.FLOAT_32, np.dtype(np.float16): rt.HalElementType.FLOAT_16,
-             np.dtype(np.int32): rt.HalElementType.SINT_32, np.dtype(np.int64): rt.HalElementType.SINT_64,
-             np.dtype(np.int8): rt.HalElementType.SINT_8, np.dtype(np.uint8): rt.HalElementType.UINT_8}
-    return types[np.dtype(dtype)]
-
-
 def to_numpy(result) -> list[np.ndarray]:
     """An IREE function's result (one value or a list/tuple of them, device arrays or host
     values) as a list of numpy arrays on the host."""
@@ -71,7 +62,7 @@ class InProcessRunner:
         if self._staging is None:
             try:
                 self._staging = [self._staging_buffer(a) for a in arrays]
-            except (KeyError, RuntimeError, ValueError):  # a dtype IREE has no element type for, ...
+            except (RuntimeError, ValueError):  # a dtype IREE has no element type for, ...
                 self._staging = []
         if not self._staging or len(arrays) != len(self._staging) or any(
                 a.shape != host.shape or a.dtype != host.dtype for a, (_, host) in zip(arrays, self._staging)):
@@ -82,10 +73,14 @@ class InProcessRunner:
 
     def _staging_buffer(self, a: np.ndarray) -> tuple[object, np.ndarray]:
         import iree.runtime as rt
+        from iree.runtime.array_interop import map_dtype_to_element_type
 
+        element_type = map_dtype_to_element_type(a.dtype)  # what iree.runtime's own conversion uses
+        if element_type is None:
+            raise ValueError(f"no IREE element type for {a.dtype}")
         device = self._config.device
         buffer = device.allocator.allocate_buffer(
             memory_type=rt.MemoryType.DEVICE_LOCAL | rt.MemoryType.HOST_VISIBLE,
             allowed_usage=rt.BufferUsage.DEFAULT | rt.BufferUsage.MAPPING, allocation_size=max(1, a.nbytes))
-        view = rt.HalBufferView(buffer, a.shape, _element_type(a.dtype))
+        view = rt.HalBufferView(buffer, a.shape, element_type)
         return view, view.map().asarray(a.shape, a.dtype)
