@@ -1,5 +1,6 @@
 """The epilogue activations of templates/prelude.c.in, vector (4/8/16 lanes) and scalar,
-against numpy: relative error below 2e-6 (plus 1e-30 absolute near zero)."""
+against numpy: relative error below 5e-6 (plus 1e-30 absolute near zero): the vector exp is a degree-4
+polynomial in base 2 (prelude.c.in), < 5e-6 relative for |x| < 30."""
 import numpy as np
 import pytest
 
@@ -33,4 +34,4 @@ def test_activation(lib, act, lanes, bounds):
     y = np.full_like(x, np.nan)
     call(lib, f"act_{act}_v{lanes}", [x, y], [x.size], *bounds)
     ref = activation(act, x, *bounds)
-    np.testing.assert_allclose(y, ref, rtol=2e-6, atol=1e-30)
+    np.testing.assert_allclose(y, ref, rtol=5e-6, atol=1e-30)
