@@ -15,9 +15,9 @@ __all__ = ["PIPELINE", "PassOptions", "PassReport", "LayerReport", "run_pipeline
 
 
 def _pipeline() -> tuple:
-    from . import conv, detect, dwconv, materialize, maxpool, pool
+    from . import conv, detect, dwconv, materialize, maxpool, pool, se
 
-    return (detect, materialize, dwconv, conv, maxpool, pool)
+    return (detect, se, materialize, dwconv, conv, maxpool, pool)
 
 
 # The passes the pipeline runs, in order (modules with `run(module, options, report)`).
