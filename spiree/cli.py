@@ -355,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--ranking", choices=("layer", "global"), default="layer",
                     help="layer: every layer to --sparsity (default); global: one ranking, each layer keeps >= 5%%")
     pr.add_argument("--layers", metavar="NAMES", help="comma-separated module names to prune (default: every "
-                    "Conv2d with groups=1 and Linear with >= 32 positions)")
+                    "1x1 Conv2d and Linear, and KxK Conv2d (groups=1) with >= 32 positions)")
     pr.add_argument("-o", "--output", required=True, help="output .pt2 path (torch.export, with example inputs)")
     pr.set_defaults(func=cmd_prune)
 

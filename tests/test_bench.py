@@ -38,10 +38,11 @@ def test_bench_tiny_cnn_json_table_plot(tmp_path):
     assert by["sparse 0"]["same_binary_as"] == "dense"  # nothing pruned: the dense program, timed once
     assert by["sparse 0"]["times_ms"] == by["dense"]["times_ms"]
     assert (by["sparse 0.7"]["kernels"], by["sparse 0.7"]["sparsity"], by["sparse 0.7"]["same_binary_as"]) == ("sparse", 0.7, None)
-    # The decisions are the manifest's: tiny_cnn's first 1x1 conv (16 inputs) is not pruned.
+    # The decisions are the manifest's: every 1x1 conv and the Linear are pruned (the first 1x1
+    # conv too, with its 16 inputs); the 3x3 stem (27 positions) is not.
     assert [d["decision"] for d in by["sparse 0.7"]["decisions"] if d["op"] in ("conv1x1", "linear")] == \
-        ["dense", "sparse", "sparse", "sparse"]
-    assert by["sparse 0.7"]["sparse_layers"] == 3 and by["dense"]["sparse_layers"] == 0
+        ["sparse", "sparse", "sparse", "sparse"]
+    assert by["sparse 0.7"]["sparse_layers"] == 4 and by["dense"]["sparse_layers"] == 0
     # The split comes from the dispatch names: spiree's kernels by kind, IREE's own as "iree".
     assert set(by["iree"]["split_ms"]) == {"iree"}
     assert {"pointwise", "dwconv", "linear"} <= set(by["sparse 0.7"]["split_ms"])
@@ -58,7 +59,7 @@ def test_bench_tiny_cnn_json_table_plot(tmp_path):
         assert col in header
     assert any(l.startswith("sparse 0.7 ") for l in lines)
     assert "byte-identical builds, timed once: sparse 0 = dense" in lines
-    assert any(l.startswith("per-layer decisions (sparse 0.7: 3 of 5 sparse)") for l in lines)  # + the 3x3 stem, dense
+    assert any(l.startswith("per-layer decisions (sparse 0.7: 4 of 5 sparse)") for l in lines)  # + the 3x3 stem, dense
     assert "[spiree] bench: [4/4] compiling sparse 0.7 for host ..." in p.stderr  # progress
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -72,7 +73,7 @@ def test_bench_an_artifact_on_two_threads(tmp_path):
     assert (j["threads"], j["device"]) == (2, "local-task, 2 worker(s)")
     assert [(r["build"], r["kernels"], r["sparsity"]) for r in j["builds"]] == \
         [("iree", "iree", 0.7), ("dense", "dense", 0.7), ("artifact", "sparse", 0.7)]
-    assert j["builds"][2]["sparse_layers"] == 3
+    assert j["builds"][2]["sparse_layers"] == 4
     if j["onnxruntime"] is not None:
         assert j["onnxruntime"]["threads"] == 2
 

@@ -214,7 +214,9 @@ def test_batchnorm_folds_and_pruner_takes_the_right_layers(name):
     pruned = {l["name"] for l in result.layers}
     for n, m in modules.items():
         positions = m.weight[0].numel() if isinstance(m, (nn.Conv2d, nn.Linear)) else 0
-        expect = ((isinstance(m, nn.Conv2d) and m.groups == 1) or isinstance(m, nn.Linear)) and positions >= 32
+        pointwise = isinstance(m, nn.Linear) or (isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1))
+        # every 1x1 conv and Linear (MobileNetV2's 16-channel expansion too), KxK from 32 positions
+        expect = ((isinstance(m, nn.Conv2d) and m.groups == 1) or isinstance(m, nn.Linear)) and (pointwise or positions >= 32)
         assert (n in pruned) == expect, n
     assert abs(result.zeros - 0.7) < 0.01
 

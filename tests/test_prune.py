@@ -136,6 +136,21 @@ def test_default_layers_skip_depthwise_and_tiny_stem():
     assert pattern.holds(w, 4) and (w == 0).sum() == 32 * (27 - kept_positions(27, 0.5))
 
 
+def test_default_layers_prune_narrow_pointwise_but_not_a_small_kxk():
+    """A 1x1 layer with 16 input channels (MobileNetV2's first expansion) and a Linear with 10
+    inputs are pruned; a 3x3 conv with 3 input channels (27 positions) is not."""
+    net = nn.Sequential(nn.Conv2d(3, 16, 3), nn.Conv2d(16, 96, 1), nn.Conv2d(96, 24, 1), nn.Flatten(),
+                        nn.LazyLinear(10))
+    net(torch.randn(1, 3, 8, 8))
+    net = nn.Sequential(*list(net)[:4], nn.Linear(24 * 36, 10))
+    r = prune(net, PruneOptions(0.9, 4))
+    assert [l["name"] for l in r.layers] == ["1", "2", "4"]
+    mods = dict(r.model.named_modules())
+    assert (mods["0"].weight != 0).all()
+    w = w2d(mods["1"])
+    assert pattern.holds(w, 4) and (w == 0).sum() == 96 * (16 - kept_positions(16, 0.9))
+
+
 def test_per_layer_overrides():
     net = nn.Sequential(nn.Conv2d(32, 16, 1), nn.Conv2d(16, 8, 3))
     sp = GroupSparsifier(sparsity=0.5, group=4)
@@ -222,8 +237,8 @@ class DepthwiseOnly(nn.Module):
     (lambda: GroupSparsifier().prepare(DepthwiseOnly(), ["dw"]),
      "layer 'dw' is a depthwise convolution (groups=8): depthwise convolutions stay dense, prune the 1x1 convolutions around it"),
     (lambda: GroupSparsifier().prepare(DepthwiseOnly()),
-     "the model has no prunable layers: spiree prunes Conv2d (groups=1) and Linear layers with at least 32 positions "
-     "(input channels x kernel area); depthwise convolutions stay dense"),
+     "the model has no prunable layers: spiree prunes 1x1 Conv2d and Linear layers, and KxK Conv2d "
+     "(groups=1) with at least 32 positions (input channels x kernel area); depthwise convolutions stay dense"),
     (lambda: GroupSparsifier().prepare(nn.Sequential(nn.Conv2d(32, 8, 1)), [{"module_fqn": "0", "sparsty": 0.5}]),
      "unknown config key(s) 'sparsty': a layer entry takes module_fqn, tensor_fqn, sparsity, group, balanced"),
     (lambda: GroupSparsifier().prepare(nn.Sequential(nn.Conv2d(32, 8, 1)), [{"module_fqn": "0", "group": 5}]),

@@ -64,7 +64,7 @@ def test_prune_compile_run_check_host(tmp_path):
     pt2 = tmp_path / "pruned.pt2"
     p = spiree("prune", "tiny_cnn", "--sparsity", "0.7", "--group", "4", "--rearrange", "-o", pt2)
     assert p.returncode == 0, p.stderr
-    assert "3 layer(s) pruned to G=4 balanced" in p.stdout and "without rearrangement" in p.stdout
+    assert "4 layer(s) pruned to G=4 balanced" in p.stdout and "without rearrangement" in p.stdout
     p = spiree("inspect", pt2)
     assert p.returncode == 0, p.stderr
     line = next(l for l in p.stdout.splitlines() if l.startswith("features.3.1.0 "))
@@ -84,7 +84,7 @@ def test_compile_with_sparsity_is_deterministic_and_checks(tmp_path):
     assert a.read_bytes() == b.read_bytes()
     m = json.loads(a.with_suffix(".json").read_text())
     assert m["sparsity"]["sparsity"] == 0.8 and m["sparsity"]["group"] == 4 and m["sparsity"]["rearrange"]
-    assert m["sparsity"]["layers_pruned"] == 3
+    assert m["sparsity"]["layers_pruned"] == 4
     layers = {l["name"]: l for l in m["layers"]}
     assert layers["features.3.1.0"]["group"] == 4 and layers["features.3.1.0"]["compiler"] == "sparse"
     p = spiree("run", a, "--check")
@@ -109,8 +109,8 @@ def test_compile_with_sparsity_is_deterministic_and_checks(tmp_path):
     (["compile", "tiny_cnn", "--group", "8", "-o", "{tmp}/x.vmfb"],
      "spiree: error: --group only applies when pruning: add --sparsity S (e.g. 0.7)"),
     (["compile", "dwonly:make", "--sparsity", "0.5", "-o", "{tmp}/x.vmfb"],
-     "spiree: error: the model has no prunable layers: spiree prunes Conv2d (groups=1) and Linear layers with at "
-     "least 32 positions (input channels x kernel area); depthwise convolutions stay dense"),
+     "spiree: error: the model has no prunable layers: spiree prunes 1x1 Conv2d and Linear layers, and KxK "
+     "Conv2d (groups=1) with at least 32 positions (input channels x kernel area); depthwise convolutions stay dense"),
 ])
 def test_bad_prune_input_one_clear_line(tmp_path, args, message):
     (tmp_path / "dwonly.py").write_text(

@@ -282,9 +282,9 @@ def test_a_computed_weight_is_not_a_layer():
 
 def test_a_program_without_prunable_layers_says_so():
     ep = export(nn.Conv2d(8, 8, 3, groups=8).eval(), (torch.randn(1, 8, 6, 6),))
-    with pytest.raises(ValueError, match=r"^the model has no prunable layers: spiree prunes Conv2d \(groups=1\) and "
-                                         r"Linear layers with at least 32 positions \(input channels x kernel "
-                                         r"area\); depthwise convolutions stay dense$"):
+    with pytest.raises(ValueError, match=r"^the model has no prunable layers: spiree prunes 1x1 Conv2d and Linear "
+                                         r"layers, and KxK Conv2d \(groups=1\) with at least 32 positions "
+                                         r"\(input channels x kernel area\); depthwise convolutions stay dense$"):
         prune(ep, PruneOptions(0.5, 4))
 
 

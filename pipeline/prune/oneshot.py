@@ -30,7 +30,8 @@ class PruneOptions:
     rearrange: bool = False
     # "layer": every layer to `sparsity`; "global": one ranking across layers (`--ranking`).
     ranking: str = "layer"
-    # Layers with fewer positions per output channel stay dense (default: the RGB stem's 27).
+    # KxK convolutions with fewer positions per output channel stay dense (default: the RGB
+    # stem's 27); 1x1 and Linear layers are pruned whatever their size.
     min_positions: int = DEFAULT_MIN_POSITIONS
 
     def __post_init__(self):

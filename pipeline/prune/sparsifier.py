@@ -10,10 +10,12 @@ stays a plain `nn.Module`; the masked weight is what forward() and the optimizer
 `squash_mask()` every pruned weight satisfies `mlir_passes.pattern.holds(w2d, G)`; balanced layers
 keep exactly K = P - round(sparsity * P) positions in every group.
 
-Which layers: `config=None` prunes every Conv2d with groups=1 and every Linear that has at least
-`min_positions` (default 32) positions, so the 3x3 stem of an RGB network (3*3*3 = 27 positions,
-~2% of MobileNet-v1's multiply-adds, and the layer most sensitive to pruning) stays dense unless
-named. Depthwise convolutions are never pruned. `config` may instead list layers: module names,
+Which layers: `config=None` prunes every 1x1 Conv2d (groups=1) and every Linear layer, and every
+KxK Conv2d with groups=1 that has at least `min_positions` (default 32) positions, so the 3x3
+stem of an RGB network (3*3*3 = 27 positions, ~2% of MobileNet-v1's multiply-adds, and the layer
+most sensitive to pruning) stays dense unless named, while narrow 1x1 layers (MobileNetV2's and
+EfficientNet-B0's 16- and 24-channel expansions: 14% and 8% of their multiply-adds) are pruned
+like the others. Depthwise convolutions are never pruned. `config` may instead list layers: module names,
 or dicts with "module_fqn" (or "tensor_fqn", e.g. "features.1.1.0.weight") and optional
 per-layer "sparsity", "group", "balanced".
 
@@ -78,9 +80,16 @@ def layer_kind(m: nn.Module) -> str:
     return kinds.op_name(family, m.kernel_size)
 
 
+def is_pointwise(m: nn.Module) -> bool:
+    """A Linear layer or a convolution with a 1x1 window (from the weight: stand-in modules of
+    exported programs carry no kernel_size)."""
+    return m.weight.dim() == 2 or tuple(m.weight.shape[2:]) == (1, 1)
+
+
 def default_layers(model: nn.Module, min_positions: int = DEFAULT_MIN_POSITIONS) -> list[str]:
     """Names of the layers `config=None` prunes (see the module docstring)."""
-    return [n for n, m in model.named_modules() if is_prunable(m) and positions(m) >= min_positions]
+    return [n for n, m in model.named_modules()
+            if is_prunable(m) and (is_pointwise(m) or positions(m) >= min_positions)]
 
 
 @dataclass
@@ -273,8 +282,9 @@ def global_sparsities(layers: list[tuple[torch.Tensor, int]], sparsity: float, m
 
 
 def _no_prunable_layers(model: nn.Module, min_positions: int) -> str:
-    msg = (f"the model has no prunable layers: spiree prunes Conv2d (groups=1) and Linear layers with at "
-           f"least {min_positions} positions (input channels x kernel area); depthwise convolutions stay dense")
+    msg = (f"the model has no prunable layers: spiree prunes 1x1 Conv2d and Linear layers, and KxK Conv2d "
+           f"(groups=1) with at least {min_positions} positions (input channels x kernel area); depthwise "
+           f"convolutions stay dense")
     if isinstance(model, torch.fx.GraphModule):
         msg += ("; a torch.export program (.pt2) keeps no nn.Conv2d/nn.Linear modules: prune it with "
                 "spiree.pipeline.prune.prune (or `spiree prune`), which finds its layers through the graph")
