@@ -15,19 +15,31 @@ offset: the inner loop is K*K unaligned L-lane loads and broadcast FMAs into NA 
 accumulator vectors, with no bounds checks; the epilogue (bias, activation, clamp) is vector
 code, and the columns ox >= wo of the flattened rows are dropped when the tile is copied out.
 
-On 16 lanes (AVX-512), the 3x3 variants of stride 2, and the 3x3 and 5x5 ones of stride 1 with a
-sigmoid/SiLU/hardswish epilogue, read the planes in place instead (the direct path): each block
-of output rows takes pointers to its input rows (a shared zero row of ZERO_FLOATS for padding
-rows), the first and last vector of a row mask the lanes that would read padding columns, and
-stride 2 splits each pair of loaded vectors even/odd in registers. Rows of at most L/2 outputs
-(7x7 planes) hold two output rows per vector there, when that takes fewer blocks of rows. The
-planes at the ends of x (whose reads would leave it) and rows wider than the zero row still go
-through the scratch. Chosen by measurement on x86-64 AVX-512
-(bench/dwconv_layers.py): there the scratch's even/odd copy cost as much as the arithmetic of
-stride 2, while with a minmax epilogue (none/ReLU/ReLU6) the scratch path of stride 1 was faster
-and 5x5 stride 2 measured even. The 4-lane variants (arm64 NEON, wasm32 SIMD128) keep the scratch:
-llvm-mca gives NEON's direct stride-2 block 1.8x the cycles of the scratch one, and there is no
-timing on those targets to decide on.
+On 16 lanes (AVX-512), the 3x3 variants of stride 2 and the 3x3 and 5x5 ones of stride 1 read
+the planes in place instead (the direct path): each block of output rows takes pointers to its
+input rows (a shared zero row of ZERO_FLOATS for padding rows), the first and last vector of a
+row mask the lanes that would read padding columns, and stride 2 splits each pair of loaded
+vectors even/odd in registers. Rows of at most L/2 outputs (7x7 planes) hold two output rows per
+vector there, when that takes fewer blocks of rows. With a minmax epilogue (none/ReLU/ReLU6)
+stride 1 takes the direct path only for rows wider than one vector (wo > L); narrower rows, the
+planes at the ends of x (whose reads would leave it) and rows wider than the zero row go through
+the scratch. The direct path is its own out-of-line function and the scratch path is inlined
+once beside it; the exact copy loops (zero row, stores at the end of the outputs) are out of
+line in the direct path. That is what made the minmax direct path measure slower than the
+scratch before (14x14x512: 0.064 vs 0.037 ms): built freestanding (-fno-builtin, so no
+memcpy/memset calls) those loops were inlined into it, and the profile showed the time in
+per-plane scalar bookkeeping and spilled pointers rather than in the blocks; with builtins
+allowed the same source measured 0.044. Out of line, 0.038 ms.
+
+Chosen by measurement on x86-64 AVX-512 (Zen 4, bench/dwconv_layers.py, one thread): the
+scratch's even/odd copy cost as much as the arithmetic of stride 2; for stride 1 with minmax the
+direct path is faster on rows of 28 to 112 outputs (MobileNet-v1 112x112x32 0.112 -> 0.086 ms,
+56x56x128 0.122 -> 0.091, 28x28x256 0.074 -> 0.054, 7 rows per block in both) and slower on
+14x14 and 7x7 planes (14x14x512 0.038 vs 0.034, 7x7x1024 0.050 vs 0.041), which keep the
+scratch; 5x5 stride 2
+measured even. The 4-lane variants (arm64 NEON, wasm32 SIMD128) keep the scratch: llvm-mca gives
+NEON's direct stride-2 block 1.8x the cycles of the scratch one, and there is no timing on
+those targets to decide on.
 """
 from __future__ import annotations
 
@@ -44,11 +56,14 @@ ZERO_FLOATS = 1024  # the direct path's zero row: input rows up to ~1000 floats 
 
 def accumulators(kernel: int, stride: int, lanes: int) -> int:
     """Output rows per block = independent accumulator vectors: they hide the FMA latency and
-    share the input rows' loads. 8 for 3x3 stride 1 on 16 lanes (AVX-512: the 9 weights, 8
-    accumulators and the 10 input rows of a block fit in its 32 registers), else 4 (NEON and
-    SIMD128 have 4 lanes and 32 or 16 registers; stride 2 keeps 4 planes of NA - 1 slack rows
-    each in the scratch, so taller blocks would leave fewer rows per tile)."""
-    return 8 if (kernel, stride, lanes) == (3, 1, 16) else 4
+    share the input rows' loads. 7 for 3x3 stride 1 on 16 lanes (AVX-512: the 9 weights, 7
+    accumulators and the 9 input rows of a block fit in its 32 registers; 7 divides the 112,
+    56, 28, 14 and 7 rows of the MobileNets' and EfficientNets' planes, where 8 computed 32, 16
+    and 8 rows for 28, 14 and 7: MobileNet-v1's stride-1 layers 0.547 -> 0.515 ms, 6 measured
+    0.66), else 4 (NEON and SIMD128 have 4 lanes and 32 or 16 registers; stride 2 keeps 4
+    planes of NA - 1 slack rows each in the scratch, so taller blocks would leave fewer rows per
+    tile; on 16 lanes 5 to 8 measured slower for stride 2)."""
+    return 7 if (kernel, stride, lanes) == (3, 1, 16) else 4
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,20 @@ def test_planes_between_the_ends(lib, lanes, k, s, act):
         check(lib, v, (1, 6, 17, 5 * s), pads, seed=50 + i, units=(1, 6))
 
 
+@pytest.mark.parametrize("k", [3, 5])
+def test_minmax_stride1_direct_only_for_wide_rows(lib, k):
+    # On 16 lanes, stride 1 with a minmax epilogue reads the planes between the ends in place only
+    # when a row is wider than one vector (wo > 16); narrower rows take the scratch even there.
+    # Widths around that edge, heights around the 7-row blocks of 3x3, the scratch before and
+    # after the direct planes within one call (unit sub-ranges).
+    v = DwconvVariant(k, 1, HOST_LANES, "minmax")
+    rng = np.random.default_rng(k)
+    for i, (h, w) in enumerate([(7, 16), (15, 16), (8, 17), (14, 14), (22, 18), (13, 33), (29, 56)]):
+        for j, pads in enumerate(paddings(k, h, w, rng)):
+            check(lib, v, (1, 7, h, w), pads, seed=60 + 10 * i + j)
+            check(lib, v, (2, 4, h, w), pads, seed=61 + 10 * i + j, units=(1, 7))
+
+
 @pytest.mark.parametrize("k, s", [(3, 1), (7, 1), (5, 2), (7, 2)])
 def test_wide_plane_column_tiles(lib, k, s):
     # Wider than one row strip of the stack scratch: the kernel splits columns into tiles.
