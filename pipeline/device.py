@@ -6,6 +6,12 @@ number of worker threads. `resolve_device(device, threads)` gives the meaning of
 with the Android API's `Options().threads(n)`: 1 = the calling thread (local-sync), N > 1 =
 local-task with N workers; without `threads`, local-task has IREE's default (one worker per core).
 `hal_device` creates the in-process `iree.runtime` device once per process.
+
+Both the in-process devices and IREE's tools (`tool_flags`) use IREE's caching allocator
+(`ALLOCATOR`): IREE's heap allocator zero-fills every buffer it allocates (`iree_allocator_malloc`
+is calloc), and a call allocates its transient and output buffers afresh, so without the cache
+each inference memsets megabytes it is about to overwrite (~3% of MobileNetV2's time under
+`perf`; in-process, alternating: 7.63 -> 7.52 ms dense, one thread).
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from .errors import RunError
 
 DEVICES = ("local-sync", "local-task")
 DEFAULT_DEVICE = "local-sync"
+ALLOCATOR = "caching"  # IREE's allocator spec: freed buffers are kept for the next call
 
 
 def check_device(device: str | None) -> str:
@@ -39,7 +46,7 @@ class Device:
 
     def tool_flags(self) -> list[str]:
         """The flags that select this device in IREE's tools (iree-run-module, ...)."""
-        flags = [f"--device={self.name}"]
+        flags = [f"--device={self.name}", f"--device_allocator={ALLOCATOR}"]
         if self.name == "local-task":
             flags.append(f"--task_topology_group_count={self.workers or 0}")
         return flags
@@ -100,12 +107,13 @@ def hal_device(device: Device):
             from iree.runtime._binding import create_hal_driver
 
             if device.name == "local-sync":
-                found = (None, rt.get_device("local-sync"))
+                driver = create_hal_driver("local-sync")
+                found = (driver, driver.create_default_device(allocators=[ALLOCATOR]))
             else:
                 rt.flags.parse_flags(f"--task_topology_group_count={device.workers or 0}")
                 try:
                     driver = create_hal_driver("local-task")
-                    found = (driver, driver.create_default_device())
+                    found = (driver, driver.create_default_device(allocators=[ALLOCATOR]))
                 finally:
                     rt.flags.parse_flags("--task_topology_group_count=0")
             _HAL_DEVICES[device] = found

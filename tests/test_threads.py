@@ -28,8 +28,9 @@ def test_meaning_of_threads():
     assert resolve_device("local-task", threads=1) == Device("local-task", 1)
     assert resolve_device("local-task") == Device("local-task", None)
     assert resolve_device() == Device("local-sync")
-    assert Device("local-task", 2).tool_flags() == ["--device=local-task", "--task_topology_group_count=2"]
-    assert Device("local-sync").tool_flags() == ["--device=local-sync"]
+    assert Device("local-task", 2).tool_flags() == ["--device=local-task", "--device_allocator=caching",
+                                                    "--task_topology_group_count=2"]
+    assert Device("local-sync").tool_flags() == ["--device=local-sync", "--device_allocator=caching"]
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])
