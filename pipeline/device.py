@@ -15,10 +15,8 @@ each inference memsets megabytes it is about to overwrite (~3% of MobileNetV2's 
 """
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -50,37 +48,13 @@ class Device:
         """The flags that select this device in IREE's tools (iree-run-module, ...)."""
         flags = [f"--device={self.name}", f"--device_allocator={ALLOCATOR}"]
         if self.name == "local-task":
-            flags.append(self.topology_flag())
+            flags.append(f"--task_topology_group_count={self.workers or 0}")
         return flags
-
-    def topology_flag(self) -> str:
-        """IREE's task-topology flag for the workers: up to one worker per physical core,
-        pinned to its core (`--task_topology_max_group_count=N`, the flag IREE recommends; on
-        this 2-vCPU machine MobileNet-v1 dense on 2 threads took 6.9 ms against 7.5 unpinned,
-        medians of 5 alternating processes); more workers than physical cores, unpinned
-        (`--task_topology_group_count=N`); None: IREE's default, one per core."""
-        if self.workers is None:
-            return "--task_topology_group_count=0"
-        if self.workers <= physical_cores():
-            return f"--task_topology_max_group_count={self.workers}"
-        return f"--task_topology_group_count={self.workers}"
 
     def __str__(self) -> str:
         if self.name == "local-sync":
             return "local-sync, 1 thread"
         return f"local-task, {self.workers} worker(s)" if self.workers else "local-task, a worker per core"
-
-
-def physical_cores() -> int:
-    """Physical cores of this machine: distinct (package, core) ids in Linux's sysfs, else
-    os.cpu_count()."""
-    cores = set()
-    for cpu in Path("/sys/devices/system/cpu").glob("cpu[0-9]*/topology"):
-        try:
-            cores.add(((cpu / "physical_package_id").read_text().strip(), (cpu / "core_id").read_text().strip()))
-        except OSError:
-            return os.cpu_count() or 1
-    return len(cores) or os.cpu_count() or 1
 
 
 def check_threads(threads, *, what: str = "threads") -> int | None:
@@ -123,9 +97,9 @@ _HAL_LOCK = threading.Lock()
 def hal_device(device: Device):
     """The in-process `iree.runtime` HAL device for `device`, created once per process.
 
-    local-task's driver builds its task executor from IREE's process-global task-topology flags
-    (`Device.topology_flag`) when the driver is created, so each worker count gets its own
-    (uncached) driver, created right after setting the flag (and the flags are reset after)."""
+    local-task's driver builds its task executor from IREE's process-global
+    `--task_topology_group_count` flag when the driver is created, so each worker count gets
+    its own (uncached) driver, created right after setting the flag."""
     with _HAL_LOCK:
         found = _HAL_DEVICES.get(device)
         if found is None:
@@ -136,11 +110,11 @@ def hal_device(device: Device):
                 driver = create_hal_driver("local-sync")
                 found = (driver, driver.create_default_device(allocators=[ALLOCATOR]))
             else:
-                rt.flags.parse_flags(device.topology_flag())
+                rt.flags.parse_flags(f"--task_topology_group_count={device.workers or 0}")
                 try:
                     driver = create_hal_driver("local-task")
                     found = (driver, driver.create_default_device(allocators=[ALLOCATOR]))
                 finally:
-                    rt.flags.parse_flags("--task_topology_group_count=0", "--task_topology_max_group_count=64")
+                    rt.flags.parse_flags("--task_topology_group_count=0")
             _HAL_DEVICES[device] = found
         return found[1]
