@@ -21,7 +21,8 @@ After:
 
 (%v1, %i1) and (%v2, %i2) are the two weights packed as `pattern.pack` packs pointwise
 weights, each with the largest group size its pattern holds with (a pruned SE layer stays
-small); %clamp1 the (lo, hi) bounds after the reduce activation.
+small; in the dense baseline build, `exploit_sparsity=False`, every position); %clamp1 the
+(lo, hi) bounds after the reduce activation.
 
 Left alone (to `materialize` and `pool`): pooling not followed by a 1x1 convolution over one
 pixel with a constant weight and bias, a reduce activation the kernels do not have, a chain
@@ -65,8 +66,13 @@ def _one_pixel_conv(value):
     return op, w[:, :, 0, 0].astype(np.float32), bias
 
 
-def _packed(w2d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(values [NG, K, G], int32 indices [NG, K]) with the largest G the weight's pattern holds."""
+def _packed(w2d: np.ndarray, exploit_sparsity: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(values [NG, K, G], int32 indices [NG, K]): the weight's group pattern with the largest G
+    it holds with, or (the dense baseline build) every position with the largest G."""
+    if not exploit_sparsity:
+        group = pattern.detect(np.ones_like(w2d)).group
+        values = pattern.dense_values(w2d, group)
+        return values, np.tile(np.arange(w2d.shape[1], dtype=np.int32), (values.shape[0], 1))
     values, indices = pattern.pack(w2d, pattern.detect(w2d).group)
     return values, indices.astype(np.int32)
 
@@ -99,7 +105,7 @@ def run(module, options: PassOptions, report: PassReport) -> None:
             x = total.operands[0]
             n, c, h, w = mir.RankedTensorType(x.type).shape
             sq = w1.shape[0]
-            (v1, i1), (v2, i2) = _packed(w1), _packed(w2)
+            (v1, i1), (v2, i2) = (_packed(w, options.exploit_sparsity) for w in (w1, w2))
             variant = SeVariant(target.vector_f32_lanes, v1.shape[2], v2.shape[2], epi1.act, epi2.act)
             clamp1 = np.array([epi1.vmin, epi1.vmax], np.float32)
             export = Export(f"se_{len(kernels.exports)}", variant.name,

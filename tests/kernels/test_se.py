@@ -66,3 +66,16 @@ def test_name():
         SeVariant(16, 4, 4, "tanh")
     with pytest.raises(ValueError, match="group sizes must be 1, 2, 4 or 8, got 3"):
         SeVariant(16, 3, 4)
+
+
+def test_dense_baseline_packing_reads_every_position():
+    """The `se` pass's dense-baseline packing (exploit_sparsity=False) of a pruned weight keeps
+    every position, so the kernel computes the same gate as from the pruned packing."""
+    from spiree.mlir_passes.se import _packed
+
+    rng = np.random.default_rng(1)
+    w = pruned(rng, 12, 40, 4, 5)
+    (vs, is_), (vd, id_) = _packed(w, True), _packed(w, False)
+    assert vs.shape == (3, 5, 4) and vd.shape == (2, 40, 8) and (id_ == np.arange(40)).all()
+    np.testing.assert_array_equal(pattern.unpack(vs, is_, 12, 40), w)
+    np.testing.assert_array_equal(pattern.unpack(vd, id_, 12, 40), w)
