@@ -199,6 +199,19 @@ def test_gradual_pruning_never_revives_weights():
         prev = zero
 
 
+def test_global_ranking_floor_is_one_position_for_narrow_layers():
+    """A layer of 8 positions cannot go below one kept position per group (1/8 > 5%): it gets
+    exactly 1/8, and the rest of the budget goes to the others, so the overall fraction removed
+    is still the target."""
+    torch.manual_seed(0)
+    narrow = torch.randn(32, 8) * 0.01  # small weights: ranked last
+    wide = torch.randn(64, 256)
+    s = global_sparsities([(narrow, 4), (wide, 4)], 0.9, 0.05)
+    assert s[0] == pytest.approx(1 - 1 / 8)
+    kept = (1 - s[0]) * narrow.numel() + (1 - s[1]) * wide.numel()
+    assert kept == pytest.approx(0.1 * (narrow.numel() + wide.numel()), abs=4)
+
+
 def test_global_ranking_with_floor():
     torch.manual_seed(0)
     big = torch.randn(64, 256) * 0.01  # small weights: a global ranking removes these first

@@ -37,7 +37,9 @@ def test_finetuned_accuracy_at_half_sparsity_within_3_points_of_dense(one_thread
 def test_json_and_plot(tmp_path, one_thread, capsys):
     bench = bench_script("prune_digits")
     out = tmp_path / "digits.json"
-    assert bench.main(["--json", str(out), "--quick", "--width", "8", "--epochs", "2", "--finetune-epochs", "2"]) == 0
+    # width 16: the first 1x1 layer then has 16 input positions; at width 8 its groups keep at
+    # least one of 8 (87.5% at most), and 90% overall within the script's 1% is out of reach.
+    assert bench.main(["--json", str(out), "--quick", "--width", "16", "--epochs", "2", "--finetune-epochs", "2"]) == 0
     r = json.loads(out.read_text())
     assert [(row["name"], row["pattern"]) for row in r["rows"]] == [
         ("dense", "dense"),

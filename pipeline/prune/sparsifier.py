@@ -252,12 +252,16 @@ class GroupSparsifier:
 def global_sparsities(layers: list[tuple[torch.Tensor, int]], sparsity: float, min_density: float) -> list[float]:
     """Per-layer sparsities from one ranking of all group magnitudes of `layers` ((W[C_out, P], G)
     pairs): the top-ranked pairs fill the budget of (1 - sparsity) * all weights; a layer whose
-    share falls below `min_density` gets exactly that, and the rest is re-ranked without it."""
+    share falls below its floor gets exactly that, and the rest is re-ranked without it. The
+    floor is `min_density`, or one position per group where that is more (a 1x1 layer with 8
+    input channels keeps at least 1/8: a group never keeps zero positions), so the overall
+    fraction removed stays the target."""
     if sparsity <= 0.0:
         return [0.0] * len(layers)
     scores = [masks.group_scores(w, g) for w, g in layers]
     sizes = [masks.group_sizes(w.shape[0], g)[:, None].expand_as(s) for (w, g), s in zip(layers, scores)]
     numel = [w.numel() for w, _ in layers]
+    floor = [max(min_density, 1.0 / w.shape[1]) for w, _ in layers]
     budget = (1.0 - sparsity) * sum(numel)
     fixed: dict[int, float] = {}
     while True:
@@ -272,13 +276,13 @@ def global_sparsities(layers: list[tuple[torch.Tensor, int]], sparsity: float, m
         keep = torch.cumsum(allsz[order], 0) <= left
         kept = torch.zeros(len(layers), dtype=torch.float64).index_add_(0, owner[order][keep], allsz[order][keep])
         share = {i: 1.0 - float(kept[i]) / numel[i] for i in free}
-        collapsed = [i for i in free if share[i] > 1.0 - min_density]
+        collapsed = [i for i in free if share[i] > 1.0 - floor[i]]
         if not collapsed:
             fixed.update(share)
             break
         for i in collapsed:
-            fixed[i] = 1.0 - min_density
-    return [min(max(fixed[i], 0.0), 1.0 - min_density) for i in range(len(layers))]
+            fixed[i] = 1.0 - floor[i]
+    return [min(max(fixed[i], 0.0), 1.0 - floor[i]) for i in range(len(layers))]
 
 
 def _no_prunable_layers(model: nn.Module, min_positions: int) -> str:
