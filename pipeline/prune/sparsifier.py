@@ -15,14 +15,14 @@ KxK Conv2d with groups=1 that has at least `min_positions` (default 32) position
 stem of an RGB network (3*3*3 = 27 positions, ~2% of MobileNet-v1's multiply-adds, and the layer
 most sensitive to pruning) stays dense unless named, while narrow 1x1 layers (MobileNetV2's and
 EfficientNet-B0's 16- and 24-channel expansions: 14% and 8% of their multiply-adds) are pruned
-like the others. Depthwise convolutions are never pruned. `config` may instead list layers: module names,
-or dicts with "module_fqn" (or "tensor_fqn", e.g. "features.1.1.0.weight") and optional
-per-layer "sparsity", "group", "balanced".
+like the others. Depthwise convolutions are never pruned. `config` may instead list layers:
+module names, or dicts with "module_fqn" (or "tensor_fqn", e.g. "features.1.1.0.weight") and
+optional per-layer "sparsity", "group", "balanced".
 
 Ranking: "layer" (default) prunes every layer to its own target; "global" ranks the group
 magnitudes of all layers (without a per-layer "sparsity") together, so the overall fraction of
 weights removed is the target, while every layer keeps at least `min_density` (default 5%) of its
-positions so none collapses.
+positions, and at least one per group, so none collapses.
 """
 from __future__ import annotations
 
