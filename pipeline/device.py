@@ -15,7 +15,9 @@ each inference memsets megabytes it is about to overwrite (~3% of MobileNetV2's 
 """
 from __future__ import annotations
 
+import os
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,6 +90,37 @@ def resolve_device(device: "str | Device | None" = None, threads: int | None = N
     if device == "local-task" or threads > 1:
         return Device("local-task", threads)
     return Device("local-sync")
+
+
+@contextmanager
+def waiting_on_workers(device: Device):
+    """Run the block (a call that waits for `device`'s workers) with the calling thread in
+    Linux's SCHED_BATCH policy when `device` is local-task, then restore SCHED_OTHER.
+
+    The calling thread only submits the work and sleeps until the workers signal the end;
+    woken, it preempts the worker that woke it (same priority, a fresh sleeper) and spins in
+    IREE's wait until that worker, now off its core, clears the wait. SCHED_BATCH (the same
+    weight, no wakeup preemption; unprivileged threads may switch to it and back) lets the
+    worker finish first (that spin was ~4% of `perf` samples on 2 workers). This machine, 2
+    workers, in-process, alternating with and without it (medians of 7 rounds): MobileNet-v1
+    dense 7.01 -> 6.50 ms, MobileNetV2 90% 3.11 -> 2.20 ms.
+    No change on local-sync (the calling thread does the work) or where the policy is not
+    SCHED_OTHER or cannot be changed."""
+    setter = getattr(os, "sched_setscheduler", None)
+    if device.name != "local-task" or setter is None:
+        yield
+        return
+    try:
+        switched = os.sched_getscheduler(0) == os.SCHED_OTHER
+        if switched:
+            setter(0, os.SCHED_BATCH, os.sched_param(0))
+    except OSError:
+        switched = False
+    try:
+        yield
+    finally:
+        if switched:
+            setter(0, os.SCHED_OTHER, os.sched_param(0))
 
 
 _HAL_DEVICES: dict[Device, tuple] = {}

@@ -8,7 +8,7 @@ import threading
 
 import numpy as np
 
-from .device import Device, hal_device, resolve_device
+from .device import Device, hal_device, resolve_device, waiting_on_workers
 from .errors import RunError, first_line
 
 
@@ -31,7 +31,8 @@ class InProcessRunner:
     def __init__(self, vmfb: bytes, entry: str, device: "str | Device | None" = None):
         import iree.runtime as rt
 
-        self._config = rt.Config(device=hal_device(resolve_device(device)))
+        self._device = resolve_device(device)
+        self._config = rt.Config(device=hal_device(self._device))
         try:
             vm_module = rt.VmModule.copy_buffer(self._config.vm_instance, vmfb)
         except Exception as e:
@@ -47,12 +48,16 @@ class InProcessRunner:
 
     def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
         if not self._staging_lock.acquire(blocking=False):
-            return to_numpy(self._fn(*arrays))
+            return to_numpy(self._invoke(arrays))
         try:
             views = self._stage(arrays)
-            return to_numpy(self._fn(*(arrays if views is None else views)))
+            return to_numpy(self._invoke(arrays if views is None else views))
         finally:
             self._staging_lock.release()
+
+    def _invoke(self, args):
+        with waiting_on_workers(self._device):
+            return self._fn(*args)
 
     def _stage(self, arrays) -> list | None:
         """The staging buffer views holding `arrays`, or None when an argument is not a

@@ -8,7 +8,7 @@ import pytest
 
 import spiree
 from spiree.pipeline.errors import RunError
-from spiree.pipeline.device import Device, resolve_device
+from spiree.pipeline.device import Device, resolve_device, waiting_on_workers
 
 from .conftest import have_qemu, torch_reference
 from .test_cli import error_line, spiree as spiree_cli
@@ -31,6 +31,21 @@ def test_meaning_of_threads():
     assert Device("local-task", 2).tool_flags() == ["--device=local-task", "--device_allocator=caching",
                                                     "--task_topology_group_count=2"]
     assert Device("local-sync").tool_flags() == ["--device=local-sync", "--device_allocator=caching"]
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setscheduler"), reason="Linux scheduling policies")
+def test_waiting_on_workers_switches_the_calling_thread_to_batch_and_back():
+    other = os.sched_getscheduler(0)
+    assert other == os.SCHED_OTHER
+    with waiting_on_workers(Device("local-task", 2)):
+        assert os.sched_getscheduler(0) == os.SCHED_BATCH
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
+    with pytest.raises(KeyError):  # restored on the way out of an error too
+        with waiting_on_workers(Device("local-task", 2)):
+            raise KeyError("x")
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
+    with waiting_on_workers(Device("local-sync")):  # the calling thread does the work: unchanged
+        assert os.sched_getscheduler(0) == os.SCHED_OTHER
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])
