@@ -21,11 +21,15 @@ from .xngen import render_file
 # Pixels per register tile: 7 divides every plane of a 224x224 network (112^2 ... 7^2), and
 # 2 x 7 accumulator vectors leave room for the weights on 32 registers.
 PIXELS = 7
-# How far ahead (bytes of packed weights) a block's first pixel tile prefetches its weights: a
-# block's weights come from memory once per inference (the 7x7 layers' are 2-4 MB) and the
-# hardware prefetcher leaves that tile waiting on them. C microbenchmark, caches flushed
-# between calls, AVX-512: 1024->1024 at 7x7 81 -> 95 GFLOP/s, 512->1024 72 -> 85 (at 2, 6, 12
-# and 24 KB ahead: 6 KB best); with warm caches within 2%.
+# Weights stream in from memory while the FMAs run: the tiles of a block prefetch the next
+# block's weights between them (a slice each, one prefetch per input channel), and the first
+# tile of a workgroup's range its own weights PREFETCH_BYTES ahead (2, 6, 12, 24 KB tried: 6
+# best). The 7x7 layers' weights (2-4 MB) otherwise come from memory in a whole network and
+# stall each block's first tile. Measured in IREE, one thread: twelve 1024->1024 7x7 layers
+# (48 MB of weights, beyond the L3) 91 -> 111 GFLOP/s (first-tile prefetch alone: 97), one such
+# layer with warm caches 114 either way; in MobileNet-v1 dense (alternating) the two 7x7
+# layers 1.111 / 0.561 -> 0.929 / 0.472 ms (ONNX Runtime: 0.956 / 0.491). The same prefetch in
+# the pixel-vectorized dense kernel (spmm.c.in) made every layer 1-20% slower: not there.
 PREFETCH_BYTES = 6144
 
 
