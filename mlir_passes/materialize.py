@@ -79,11 +79,11 @@ def spmm_variant(target, group: int, index_bits: int, k: int, hw: int, fused: tu
     return SpmmVariant(mr, group, index_bits, target.vector_f32_lanes, *fused, fixed_k)
 
 
-def dense_variant(target, c_in: int, hw: int, fused: tuple) -> "SpmmVariant | gemmc.GemmcVariant":
+def dense_variant(target, c_in: int, c_out: int, hw: int, fused: tuple) -> "SpmmVariant | gemmc.GemmcVariant":
     """The dense kernel for a layer: channel-vectorized `gemmc` where `gemmc.prefer` says so,
     else the dense variant of the pointwise kernel in blocks of `dense_group`."""
     lanes, group = target.vector_f32_lanes, dense_group(target)
-    if gemmc.prefer(hw, c_in, tile_pixels(target, group), lanes):
+    if gemmc.prefer(hw, c_in, c_out, tile_pixels(target, group), lanes):
         return gemmc.GemmcVariant(2 * lanes, lanes, *fused)
     return spmm_variant(target, group, DENSE, c_in, hw, fused)
 
@@ -160,7 +160,7 @@ def run(module, options: PassOptions, report: PassReport) -> None:
                 values, indices = pattern.pack(weight, group)
                 variant = spmm_variant(target, group, indices.dtype.itemsize * 8, indices.shape[1], hw, fused)
             else:
-                variant = dense_variant(target, c_in, hw, fused)
+                variant = dense_variant(target, c_in, c_out, hw, fused)
                 values, indices = pattern.dense_values(weight, variant.group), None
             ng, k = values.shape[0], values.shape[1]
             operands = [gate[0] if gate else x, constant(values, op)]

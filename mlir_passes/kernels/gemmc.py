@@ -80,10 +80,20 @@ class GemmcVariant:
         return self.pixels
 
 
-def prefer(hw: int, c_in: int, mr: int, lanes: int) -> bool:
+# Weights from which a 14x14-class plane (fewer than 8 pixel tiles) runs on this kernel too.
+LARGE_WEIGHTS_BYTES = 1 << 20
+
+
+def prefer(hw: int, c_in: int, c_out: int, mr: int, lanes: int) -> bool:
     """Whether a dense layer runs on this kernel rather than the pixel-vectorized one: wide
-    vectors (8+ lanes), a plane of fewer than two pixel tiles (7x7 at MR = 32) and C_in >= 64.
+    vectors (8+ lanes), C_in >= 64, and a plane of fewer than two pixel tiles (7x7 at MR = 32),
+    or of fewer than eight with weights of LARGE_WEIGHTS_BYTES or more.
     Measured on AVX-512 (C microbenchmark, alternating): 7x7 layers 91 -> 99-104 GFLOP/s at
-    C_in 512-1024 and 85 -> 94-103 at C_in 160-960; 14x14 within 2% either way (and slower at
-    C_in = 96), so 14x14 stays on the pixel kernel."""
-    return lanes >= 8 and c_in >= 64 and hw < 2 * mr
+    C_in 512-1024 and 85 -> 94-103 at C_in 160-960. 14x14 (IREE, one layer, warm caches):
+    even at 512->512 (112 vs 111 GFLOP/s) and 576->96, slower at 256->512 (108 vs 110) and
+    where C_in or C_out is under ~128 (64->384 91 vs 103, 480->80 93 vs 111); but in a whole
+    network a 1 MB weight set comes from memory, which this kernel prefetches and the pixel
+    kernel does not: MobileNet-v1's 14x14 512->512 layers 0.957 -> 0.932 ms each."""
+    if lanes < 8 or c_in < 64:
+        return False
+    return hw < 2 * mr or (hw < 8 * mr and c_in * c_out * 4 >= LARGE_WEIGHTS_BYTES)

@@ -74,8 +74,11 @@ def test_variant_names_and_checks():
 
 
 def test_prefer():
-    """7x7 planes (and Linear) of deep layers on 16 lanes; not 14x14, narrow layers or 4 lanes."""
-    assert prefer(49, 1024, 32, 16) and prefer(1, 1024, 32, 16)
-    assert not prefer(196, 512, 32, 16)
-    assert not prefer(49, 32, 32, 16)
-    assert not prefer(49, 1024, 16, 4)
+    """7x7 planes (and Linear) of deep layers on 16 lanes, 14x14 ones with weights of 1 MB or
+    more; not other 14x14 layers, narrow layers or 4 lanes."""
+    assert prefer(49, 1024, 1024, 32, 16) and prefer(1, 1024, 1000, 32, 16) and prefer(49, 160, 960, 32, 16)
+    assert prefer(196, 512, 512, 32, 16)
+    assert not prefer(196, 256, 512, 32, 16) and not prefer(196, 96, 576, 32, 16)
+    assert not prefer(784, 1024, 1024, 32, 16)
+    assert not prefer(49, 32, 1024, 32, 16)
+    assert not prefer(49, 1024, 1024, 16, 4)
