@@ -19,8 +19,12 @@
 // were doing: IREE's status text". The Java side has already validated the signature; the checks
 // here guard against a model.json that does not describe the vmfb.
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE  // SCHED_BATCH in glibc's <sched.h> (the desktop-JVM build); bionic has it anyway
+#endif
 #include <jni.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +66,7 @@ typedef struct spiree_model_t {
   iree_vm_function_t function;
   void* vmfb_copy;   // aligned copy of the vmfb when the Java buffer was misaligned, else NULL
   jobject vmfb_ref;  // global reference keeping the Java buffer alive while it is used in place
+  int local_task;    // the device is local-task: calls wait for its worker threads
 } spiree_model_t;
 
 //===----------------------------------------------------------------------===//
@@ -247,6 +252,7 @@ JNIEXPORT jlong JNICALL Java_dev_spiree_NativeBackend_nativeCreate(JNIEnv* env, 
     model->vmfb_ref = (*env)->NewGlobalRef(env, vmfb);
   }
 
+  model->local_task = threads != 1;
   iree_hal_device_t* device = NULL;
   iree_status_t status = spiree_create_device(instance, (int)threads, &device);
   if (spiree_throw_if_error(env,
@@ -394,6 +400,20 @@ static void spiree_format_tensor(iree_hal_element_type_t type, iree_host_size_t 
   if (n < capacity) snprintf(out + n, capacity - n, "]");
 }
 
+// Invokes the call. On local-task the calling thread only submits the work and sleeps until the
+// workers signal the end; woken, it would preempt the worker that woke it and spin in IREE's
+// wait until that worker clears it, so it waits in SCHED_BATCH (same weight, no wakeup
+// preemption; unprivileged threads may switch to it and back), as `spiree.load(...,
+// threads=N)` does (pipeline/device.py `waiting_on_workers`).
+static iree_status_t spiree_invoke(const spiree_model_t* model, iree_runtime_call_t* call) {
+  struct sched_param none = {0};
+  const int switched = model->local_task && sched_getscheduler(0) == SCHED_OTHER &&
+                       sched_setscheduler(0, SCHED_BATCH, &none) == 0;
+  iree_status_t status = iree_runtime_call_invoke(call, 0);
+  if (switched) sched_setscheduler(0, SCHED_OTHER, &none);
+  return status;
+}
+
 JNIEXPORT jint JNICALL Java_dev_spiree_NativeBackend_nativeCall(
     JNIEnv* env, jclass cls, jlong handle, jobjectArray inputs, jobjectArray input_shapes,
     jobjectArray outputs, jobjectArray output_shapes) {
@@ -443,7 +463,7 @@ JNIEXPORT jint JNICALL Java_dev_spiree_NativeBackend_nativeCall(
   }
   if (spiree_throw_if_error(env, "cannot pass the inputs to IREE", status)) goto done;
 
-  if (spiree_throw_if_error(env, "the IREE call failed", iree_runtime_call_invoke(&call, 0))) {
+  if (spiree_throw_if_error(env, "the IREE call failed", spiree_invoke(model, &call))) {
     goto done;
   }
 
