@@ -35,8 +35,8 @@ def test_meaning_of_threads():
 
 @pytest.mark.skipif(not hasattr(os, "sched_setscheduler"), reason="Linux scheduling policies")
 def test_waiting_on_workers_switches_the_calling_thread_to_batch_and_back():
-    other = os.sched_getscheduler(0)
-    assert other == os.SCHED_OTHER
+    if os.sched_getscheduler(0) != os.SCHED_OTHER:
+        pytest.skip("the test process does not run under the default policy (SCHED_OTHER)")
     with waiting_on_workers(Device("local-task", 2)):
         assert os.sched_getscheduler(0) == os.SCHED_BATCH
     assert os.sched_getscheduler(0) == os.SCHED_OTHER
