@@ -17,6 +17,12 @@ offsets [NG, K]) only where the cost model says it beats the dense kernel (all p
 shared offset table) for that shape and G; the decision and both estimates go to
 the pass's report (the manifest's "passes", `spiree compile --report`).
 
+A dense stride-2 layer of at most DIRECT_MAX_C_IN input channels (a network's stem) on an
+x86-64 AVX-512 target is one dispatch instead: the direct kernel
+(`spiree_convdirect_f32_k{K}s2_g{G}_v16_{act}`, kernels/convdirect.py) reads the unpadded NCHW
+input itself, with the dense weights [NG, C_in*K*K, G] and the bias; workgroups over (channel
+blocks, output rows).
+
 Before:
     %p = tensor.pad %x low[0, 0, 1, 1] high[0, 0, 1, 1] { tensor.yield %zero } : tensor<1x8x6x6xf32> to tensor<1x8x8x8xf32>
     %b = linalg.broadcast ins(%bias : tensor<8xf32>) outs(%e : tensor<1x8x6x6xf32>) dimensions = [0, 2, 3]
@@ -29,6 +35,9 @@ After:
     %2 = flow.dispatch @spiree_conv_kernels::@conv_0(%q, %values, %offsets, %bias, %skip)
            : (tensor<416xf32>, tensor<1x72x8xf32>, tensor<72xi32>, tensor<8xf32>, tensor<1x8x6x6xf32>) -> tensor<1x8x6x6xf32>
     (+ the stream.executable with @convprep_0 / @conv_0 calling the C kernels)
+A stem (3 input channels, stride 2) on x86-64 AVX-512:
+    %2 = flow.dispatch @spiree_conv_kernels::@conv_0(%x, %values, %bias)
+           : (tensor<1x3x15x15xf32>, tensor<1x27x16xf32>, tensor<16xf32>) -> tensor<1x16x8x8xf32>
 
 Left alone (IREE compiles them): unit-stride 1x1 convolutions (the `detect`/`materialize`
 passes' job), depthwise and grouped convolutions, dilations, unequal strides or strides other
@@ -45,9 +54,11 @@ import numpy as np
 
 from . import ir as mir
 from . import kinds, pattern
-from .dispatch import Export, KernelSet, constant, dispatch, replace_with_dispatch
+from .dispatch import MAX_WORKGROUPS, Export, KernelSet, constant, dispatch, replace_with_dispatch
 from .epilogue import Epilogue, bias_of, constant_array, match_epilogue, unpadded
 from .kernels.conv import ConvVariant
+from .kernels.convdirect import LANES as DIRECT_LANES
+from .kernels.convdirect import ConvDirectVariant, group_for
 from .kernels.convprep import MODES, ConvPlanes, ConvPrepVariant
 from .options import PassOptions
 from .report import PassReport
@@ -65,6 +76,11 @@ TILE_COST = 12.0  # per accumulator vector of a (tile, group): bias init, epilog
 # per float of the planes: the prep kernel's write and the conv kernel's cache misses on
 # larger planes (the stem's 14 "columns" planes per channel run slower than its 4 "pitch" ones)
 PREP_COST = 1.0
+# The direct kernel (kernels/convdirect.py) takes dense stride-2 layers of at most this many
+# input channels on x86-64 AVX-512: the stems (3 channels), whose prep costs as much as a fifth
+# of the conv (MobileNet-v1: prep 0.075 + conv 0.30 ms in the network, direct 0.225 in a C
+# harness against 0.25 + prep there). Deeper stride-2 layers keep the prep: not measured.
+DIRECT_MAX_C_IN = 4
 
 
 def tile_vectors(target, group: int) -> int:
@@ -188,8 +204,17 @@ def plan(m: Match, out_hw: tuple[int, int], target, options: PassOptions, epilog
             why = (f"G={pat.group} K={pat.k} (sparsity {pat.sparsity:.2f}) est {_units(sparse_est)} "
                    f"is not below dense {_units(dense_est)}")
         reason = f"{why}; dense est {_units(est.total)}"
-    reason += f", {planes.mode} planes"
     return Plan(planes, variant, values, np.ascontiguousarray(offsets, np.int32), reason)
+
+
+def direct_variant(m: Match, p: Plan, epi: Epilogue, target) -> "ConvDirectVariant | None":
+    """The direct kernel for a layer the plan keeps dense, when it takes it: stride 2, a square
+    window, at most DIRECT_MAX_C_IN input channels, no residual, an x86-64 AVX-512 target."""
+    c_out, c_in, kh, kw = m.weight.shape
+    if (target.arch != "x86_64" or target.vector_f32_lanes != DIRECT_LANES or m.stride != 2 or kh != kw
+            or not 3 <= kh <= 7 or c_in > DIRECT_MAX_C_IN or p.variant.sparse or epi.residual is not None):
+        return None
+    return ConvDirectVariant(kh, group_for(c_out), epi.act)
 
 
 def _units(x: float) -> str:
@@ -204,6 +229,7 @@ def _op_kind(kh: int, kw: int, stride: int) -> str:
 def run(module, options: PassOptions, report: PassReport) -> None:
     target = options.target
     kernels = KernelSet(EXECUTABLE)
+    layers = 0
     with module.context, mir.Location.unknown():
         for op in conv_ops(module):
             m = match(op)
@@ -219,9 +245,13 @@ def run(module, options: PassOptions, report: PassReport) -> None:
             c_out = w_shape[0]
             epi = match_epilogue(op.results[0])
             p = plan(m, tuple(out_type.shape[2:]), target, options, epi)
+            i, layers = layers, layers + 1
+            direct = direct_variant(m, p, epi, target)
+            if direct is not None:
+                _replace_direct(op, m, epi, direct, i, kernels, report, p.reason)
+                continue
             planes, variant = p.planes, p.variant
             prep = ConvPrepVariant(m.stride)
-            i = len(kernels.exports) // 2
             prep_export = Export(f"convprep_{i}", prep.name, (("f32", n * c * h * w), ("f32", planes.size)),
                                  planes.prep_scalars(), c, -math.inf, math.inf)
             ng, k = p.values.shape[:2]
@@ -239,10 +269,35 @@ def run(module, options: PassOptions, report: PassReport) -> None:
             if epi.residual is not None:
                 operands.append(epi.residual)
             report.layer(op, op_name=_op_kind(*w_shape[2:], m.stride), weight=w_shape, stride=m.stride,
-                         decision="sparse" if variant.sparse else "dense", reason=p.reason, kernel=variant.name,
+                         decision="sparse" if variant.sparse else "dense", reason=f"{p.reason}, {planes.mode} planes",
+                         kernel=variant.name,
                          epilogue=epi.describe())
             replace_with_dispatch(op, list(epi.ops), EXECUTABLE, conv_export.name, operands)
         kernels.insert(module, target)
+
+
+def _replace_direct(op, m: Match, epi: Epilogue, v: ConvDirectVariant, i: int, kernels: KernelSet,
+                    report: PassReport, reason: str) -> None:
+    """One dispatch of the direct kernel on the unpadded input: workgroups over (channel blocks,
+    output rows)."""
+    out_type = mir.RankedTensorType(op.results[0].type)
+    n, c, h, w = mir.RankedTensorType(m.x.type).shape
+    c_out, _, k, _ = m.weight.shape
+    ho, wo = out_type.shape[2:]
+    values = pattern.dense_values(m.weight, v.group)
+    blocks = values.shape[0]
+    gx = min(blocks, MAX_WORKGROUPS)
+    grid = (gx, max(1, min(ho, MAX_WORKGROUPS // gx)))
+    export = Export(f"conv_{i}", v.name,
+                    (("f32", n * c * h * w), ("f32", values.size), ("f32", c_out), ("f32", int(np.prod(out_type.shape)))),
+                    (n, c, c_out, h, w, ho, wo, m.pad[0], m.pad[1]), blocks, epi.vmin, epi.vmax,
+                    span=ho, span_align=1, grid=grid)
+    kernels.add(export, v)
+    report.layer(op, op_name=_op_kind(k, k, m.stride), weight=list(m.weight.shape), stride=m.stride,
+                 decision="dense", reason=f"{reason}, read directly from the input (no prep)", kernel=v.name,
+                 epilogue=epi.describe())
+    replace_with_dispatch(op, list(epi.ops), EXECUTABLE, export.name,
+                          [m.x, constant(values, op), constant(m.bias, op)])
 
 
 if __name__ == "__main__":

@@ -87,7 +87,9 @@ func.func @sparse_group_offsets(%x: tensor<1x2x4x4xf32>) -> tensor<1x4x4x4xf32> 
 
 // -----
 
-// ResNet's stem: 7x7, stride 2, padding 3 on 3 input channels: the stride-2 prep kernel.
+// ResNet's stem: 7x7, stride 2, padding 3 on 3 input channels, on arm64: the stride-2 prep
+// kernel, then the conv kernel (x86-64 AVX-512 reads it directly: the next case).
+// TARGET: arm64
 // CHECK: func.func private @spiree_convprep_f32_s2(
 // CHECK-LABEL: func.func @stem_7x7_stride2
 // CHECK: %[[P:.*]] = flow.dispatch @spiree_conv_kernels::@convprep_0(%arg0) : (tensor<1x3x16x16xf32>)
@@ -104,6 +106,54 @@ func.func @stem_7x7_stride2(%x: tensor<1x3x16x16xf32>) -> tensor<1x8x8x8xf32> {
   %0 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>}
          ins(%p, %w : tensor<1x3x22x22xf32>, tensor<8x3x7x7xf32>) outs(%init : tensor<1x8x8x8xf32>) -> tensor<1x8x8x8xf32>
   return %0 : tensor<1x8x8x8xf32>
+}
+
+// -----
+
+// A stem on x86-64 AVX-512: 3x3, stride 2, padding 1 on 3 input channels, bias and ReLU6: one
+// dispatch of the direct kernel on the unpadded input (no prep), weights packed [1, 27, 16],
+// workgroups over (1 channel block, 8 rows); pad, conv and the clamp are gone.
+// REQUIRES: host-lanes-16
+// CHECK: stream.executable.export public @conv_0 workgroups() -> (index, index, index) {
+// CHECK-NEXT: %[[GX:.*]] = arith.constant 1 : index
+// CHECK-NEXT: %[[GY:.*]] = arith.constant 8 : index
+// CHECK-NOT: @convprep_0
+// CHECK: func.func private @[[KERNEL:spiree_convdirect_f32_k3s2_g16_v16_minmax]](memref<?xf32>, memref<?xf32>, memref<?xf32>, memref<?xf32>, index, index, index, index, index, index, index, index, index, index, index, index, index, f32, f32)
+// CHECK: func.func @conv_0(
+// CHECK: %[[LO:.*]] = arith.constant 0.000000e+00 : f32
+// CHECK: %[[HI:.*]] = arith.constant 6.000000e+00 : f32
+// CHECK: call @[[KERNEL]]({{.*}}, %[[LO]], %[[HI]])
+// CHECK-LABEL: func.func @stem_3x3_stride2_direct
+// CHECK-SAME: (%[[X:.*]]: tensor<1x3x15x15xf32>)
+// CHECK-DAG: %[[V:.*]] = arith.constant dense<1.250000e-01> : tensor<1x27x16xf32>
+// CHECK-DAG: %[[B:.*]] = arith.constant dense<5.000000e-01> : tensor<16xf32>
+// CHECK: %[[D:.*]] = flow.dispatch @spiree_conv_kernels::@conv_0(%[[X]], %[[V]], %[[B]]) : (tensor<1x3x15x15xf32>, tensor<1x27x16xf32>, tensor<16xf32>) -> tensor<1x16x8x8xf32>
+// CHECK-NOT: tensor.pad
+// CHECK-NOT: linalg.conv_2d_nchw_fchw
+// CHECK-NOT: linalg.generic
+// CHECK: return %[[D]]
+#map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+func.func @stem_3x3_stride2_direct(%x: tensor<1x3x15x15xf32>) -> tensor<1x16x8x8xf32> {
+  %zero = arith.constant 0.0 : f32
+  %six = arith.constant 6.0 : f32
+  %bias = arith.constant dense<0.5> : tensor<16xf32>
+  %w = arith.constant dense<0.125> : tensor<16x3x3x3xf32>
+  %p = tensor.pad %x low[0, 0, 1, 1] high[0, 0, 1, 1] {
+  ^bb0(%i0: index, %i1: index, %i2: index, %i3: index):
+    tensor.yield %zero : f32
+  } : tensor<1x3x15x15xf32> to tensor<1x3x17x17xf32>
+  %e = tensor.empty() : tensor<1x16x8x8xf32>
+  %b = linalg.broadcast ins(%bias : tensor<16xf32>) outs(%e : tensor<1x16x8x8xf32>) dimensions = [0, 2, 3]
+  %0 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>}
+         ins(%p, %w : tensor<1x3x17x17xf32>, tensor<16x3x3x3xf32>) outs(%b : tensor<1x16x8x8xf32>) -> tensor<1x16x8x8xf32>
+  %1 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+         ins(%0 : tensor<1x16x8x8xf32>) outs(%e : tensor<1x16x8x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %lo = arith.maximumf %in, %zero : f32
+    %hi = arith.minimumf %lo, %six : f32
+    linalg.yield %hi : f32
+  } -> tensor<1x16x8x8xf32>
+  return %1 : tensor<1x16x8x8xf32>
 }
 
 // -----
