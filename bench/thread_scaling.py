@@ -9,8 +9,8 @@ ONNX Runtime dense, each at 1 and 2 threads, alternating in every round.
 minutes apart on this shared 2-vCPU machine moves with its state (bench/cross_core_probe.py).
 Here every engine and thread count is loaded once (`spiree.load(..., threads=N)`: 1 = IREE's
 local-sync device, N = local-task with N workers; ONNX Runtime with N intra-op threads) and
-timed in rounds, each round visiting all of them in turn (a short warm-up first, then >= 0.3 s
-of calls, the median call). Prints, per model: the median ms of every engine and thread
+timed in rounds, each round visiting all of them in turn (`spiree bench`'s in-process timer:
+one warm-up call when loaded, then per round the mean call over >= 0.3 s). Prints, per model: the median ms of every engine and thread
 count, spiree's scaling (1-thread time / N-thread time) and its ratios to ONNX Runtime dense at
 the same thread count. Models: 224x224 registry networks, random weights, G=4 balanced one-shot
 pruning.
@@ -22,11 +22,11 @@ import json
 import logging
 import statistics
 import sys
-import time
 from pathlib import Path
 
 from spiree.models.registry import load_model, parse_model_source
 from spiree.pipeline.api import load
+from spiree.pipeline.bench_measure import InProcessTimer
 from spiree.pipeline.build import build
 from spiree.pipeline.onnx_reference import OnnxRuntimeModel
 from spiree.pipeline.options import BuildOptions, Kernels
@@ -36,37 +36,28 @@ from spiree.targets import get_target
 MIN_TIME_S = 0.3
 
 
-def median_call_ms(run, x, min_time_s: float = MIN_TIME_S) -> float:
-    for _ in range(3):
-        run(x)
-    times, start = [], time.perf_counter()
-    while time.perf_counter() - start < min_time_s or len(times) < 5:
-        t = time.perf_counter()
-        run(x)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e3
-
-
 def measure(name: str, sparsity: float, threads: int, rounds: int) -> dict:
     target = get_target("host")
     model = load_model(parse_model_source(name))
     x = model.example_inputs[0].numpy()
     builds = {"dense": BuildOptions(kernels=Kernels.DENSE),
               f"sparse {sparsity:g}": BuildOptions(kernels=Kernels.SPARSE, prune=PruneOptions(sparsity, 4))}
-    engines = {}
+    runs = {}
     for label, opts in builds.items():
         print(f"[scaling] {name}: compiling {label} ...", file=sys.stderr, flush=True)
         vmfb = build(model, target, options=opts).vmfb
         for t in (1, threads):
-            engines[(label, t)] = load(vmfb, target=target, threads=t)
+            runs[(label, t)] = load(vmfb, target=target, threads=t)
     for t in (1, threads):
         ort = OnnxRuntimeModel(model.module, model.example_inputs, threads=t)
-        engines[("onnxruntime", t)] = lambda a, ort=ort: ort(a)
-    samples: dict = {k: [] for k in engines}
+        runs[("onnxruntime", t)] = lambda a, ort=ort: ort(a)
+    # spiree bench's timer: loaded and warmed once, then per round the mean call over >= MIN_TIME_S
+    timers = {k: InProcessTimer(run, [x]) for k, run in runs.items()}
+    samples: dict = {k: [] for k in timers}
     for r in range(rounds):
         print(f"[scaling] {name}: round {r + 1}/{rounds}", file=sys.stderr, flush=True)
-        for key, run in engines.items():
-            samples[key].append(median_call_ms(run, x))
+        for key, timer in timers.items():
+            samples[key].append(timer.sample(MIN_TIME_S)[0])
     med = {k: statistics.median(v) for k, v in samples.items()}
     rows = {}
     for label in [*builds, "onnxruntime"]:
