@@ -58,6 +58,17 @@ double spiree_bench_dw(spiree_dw_fn fn, const float* x, size_t xs, const float* 
 """
 
 
+def _accumulators(checkout: Path):
+    """`accumulators(kernel, stride, lanes)` of another checkout's mlir_passes/kernels/dwconv.py
+    (read from its source: the module imports its package)."""
+    text = (checkout / "mlir_passes/kernels/dwconv.py").read_text()
+    start = text.index("def accumulators(")
+    body = text[start:text.index("\n\n\n", start)]
+    scope: dict = {}
+    exec(body, scope)
+    return scope["accumulators"]
+
+
 def source(template_dirs: dict[str, Path], variants) -> str:
     src = HARNESS + prelude()
     for tag, d in template_dirs.items():
@@ -67,8 +78,8 @@ def source(template_dirs: dict[str, Path], variants) -> str:
             params = dict(NAME=v.name + tag, K=v.kernel, S=v.stride, L=v.lanes, ACT=v.act, SCRATCH=SCRATCH_FLOATS,
                           ZERO=ZERO_FLOATS)
             if tag:
-                # main's rule at 5a0cd64 (the template takes NA from outside)
-                params["NA"] = 8 if (v.kernel, v.stride, v.lanes) == (3, 1, 16) else 4
+                # the template takes NA from outside: the other checkout's rule
+                params["NA"] = _accumulators(d)(v.kernel, v.stride, v.lanes)
                 src += render(text, "dwconv.c.in", **params)
             else:
                 src += v.render().replace(v.name, v.name + tag)
