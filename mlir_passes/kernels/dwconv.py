@@ -18,8 +18,10 @@ code, and the columns ox >= wo of the flattened rows are dropped when the tile i
 On 16 lanes (AVX-512), the 3x3 variants of stride 2 and the 3x3 and 5x5 ones of stride 1 read
 the planes in place instead (the direct path): each block of output rows takes pointers to its
 input rows (a shared zero row of ZERO_FLOATS for padding rows), the first and last vector of a
-row mask the lanes that would read padding columns, and stride 2 splits each pair of loaded
-vectors even/odd in registers. Rows of at most L/2 outputs (7x7 planes) hold two output rows per
+row mask the lanes that would read padding columns (for 3x3, only the taps whose reads reach
+padding in a stored output, e.g. kx = 0 on the left with "same" padding: the sets of "same"
+padding have their own copies of the loop; 5x5 masks every tap), and stride 2 splits each pair
+of loaded vectors even/odd in registers. Rows of at most L/2 outputs (7x7 planes) hold two output rows per
 vector there, when that takes fewer blocks of rows. With a minmax epilogue (none/ReLU/ReLU6)
 stride 1 takes the direct path only for rows wider than one vector (wo > L); narrower rows, the
 planes at the ends of x (whose reads would leave it) and rows wider than the zero row go through
