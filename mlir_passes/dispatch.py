@@ -46,6 +46,9 @@ class Export:
     span_align: int = 1
     # Workgroups along (units, span); None: default_grid(units, span).
     grid: tuple[int, int] | None = None
+    # The result is operand 0 updated in place (the dispatch's `tied_operands`): it has no
+    # binding of its own, and the kernel gets operand 0's memref for it.
+    tied: bool = False
 
     def __post_init__(self):
         if self.units < 1:
@@ -85,15 +88,17 @@ def mlir_float(v: float) -> str:
 
 def _export_text(e: Export) -> tuple[str, str, str]:
     types = [f"memref<?x{t}>" for t, _ in e.bindings]
+    bound = e.bindings[:-1] if e.tied else e.bindings
     gx, gy = e.workgroups
     ranges = 2 if e.span is None else 4
     sig = ", ".join(types + ["index"] * (len(e.scalars) + ranges) + ["f32", "f32"])
     subspans = "\n".join(
         f"        %s{i} = arith.constant {size} : index\n"
         f"        %m{i} = stream.binding.subspan %b{i}[%c0] : !stream.binding -> memref<?x{t}>{{%s{i}}}"
-        for i, (t, size) in enumerate(e.bindings))
+        for i, (t, size) in enumerate(bound))
     scalars = "\n".join(f"        %a{i} = arith.constant {v} : index" for i, v in enumerate(e.scalars))
-    args = ", ".join([f"%m{i}" for i in range(len(e.bindings))] + [f"%a{i}" for i in range(len(e.scalars))]
+    memrefs = [f"%m{i}" for i in range(len(bound))] + (["%m0"] if e.tied else [])
+    args = ", ".join(memrefs + [f"%a{i}" for i in range(len(e.scalars))]
                      + ["%u0", "%u1"] + ([] if e.span is None else ["%r0", "%r1"]) + ["%lo", "%hi"])
     export = f"""
     stream.executable.export public @{e.name} workgroups() -> (index, index, index) {{
@@ -127,7 +132,7 @@ def _export_text(e: Export) -> tuple[str, str, str]:
         %r1a = arith.muli %k1, %align : index
         %r1 = arith.minui %r1a, %extent : index"""
     func = f"""
-      func.func @{e.name}({", ".join(f"%b{i}: !stream.binding" for i in range(len(e.bindings)))}) {{
+      func.func @{e.name}({", ".join(f"%b{i}: !stream.binding" for i in range(len(bound)))}) {{
         %c0 = arith.constant 0 : index
         %c1 = arith.constant 1 : index
 {subspans}
@@ -190,8 +195,9 @@ def constant(values: np.ndarray, before):
         return mir.arith.ConstantOp(attr.type, attr).result
 
 
-def dispatch(symbol: str, export: str, operands: list, result_type, before):
-    """`flow.dispatch @symbol::@export(operands)` inserted before op `before`."""
+def dispatch(symbol: str, export: str, operands: list, result_type, before, tied: bool = False):
+    """`flow.dispatch @symbol::@export(operands)` inserted before op `before`; `tied`: its result
+    is operand 0 updated in place (same type)."""
     with mir.InsertionPoint(before):
         return mir.Operation.create(
             "flow.dispatch",
@@ -200,21 +206,22 @@ def dispatch(symbol: str, export: str, operands: list, result_type, before):
             attributes={
                 "entry_points": mir.Attribute.parse(f"[@{symbol}::@{export}]"),
                 "operandSegmentSizes": mir.Attribute.parse(f"array<i32: 0, {len(operands)}, 0, 0>"),
-                "tied_operands": mir.Attribute.parse("[-1 : index]"),
+                "tied_operands": mir.Attribute.parse(f"[{0 if tied else -1} : index]"),
             },
         ).results[0]
 
 
-def replace_with_dispatch(op, absorbed, symbol: str, export: str, operands: list) -> None:
+def replace_with_dispatch(op, absorbed, symbol: str, export: str, operands: list, tied: bool = False) -> None:
     """Replace `op` and the ops `absorbed` after it (None, one op such as a ReLU, or an
     epilogue's ops in topological order: the last one's result is what the dispatch replaces)
-    by a dispatch of `@symbol::@export(operands)`, then erase what only they used."""
+    by a dispatch of `@symbol::@export(operands)` (`tied`: see `dispatch`), then erase what
+    only they used."""
     if absorbed is None:
         absorbed = ()
     elif not isinstance(absorbed, (list, tuple)):
         absorbed = (absorbed,)
     last = absorbed[-1] if absorbed else op
-    result = dispatch(symbol, export, operands, last.results[0].type, last)
+    result = dispatch(symbol, export, operands, last.results[0].type, last, tied)
     last.results[0].replace_all_uses_with(result)
     block = op.block
     for a in reversed(absorbed):

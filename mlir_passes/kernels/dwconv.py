@@ -33,6 +33,13 @@ memcpy/memset calls) those loops were inlined into it, and the profile showed th
 per-plane scalar bookkeeping and spilled pointers rather than in the blocks; with builtins
 allowed the same source measured 0.044. Out of line, 0.038 ms.
 
+In place (the dwconv pass ties the dispatch's result to x for some stride-1 layers: the output
+pointer is the input's): the 16-lane stride-1 variants keep every access on the input's
+pointer; the direct path computes a block of rows into a stack buffer and stores it only after
+the next block has read the rows it overwrites (rows of at most 256 outputs); the scratch path is
+safe as it is when its tiles are whole rows (each tile's input is in the scratch before its
+outputs are stored). Other shapes trap.
+
 Chosen by measurement on x86-64 AVX-512 (Zen 4, bench/dwconv_layers.py, one thread): the
 scratch's even/odd copy cost as much as the arithmetic of stride 2; for stride 1 with minmax the
 direct path is faster on rows of 28 to 112 outputs (MobileNet-v1 112x112x32 0.112 -> 0.086 ms,

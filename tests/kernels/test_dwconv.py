@@ -169,3 +169,40 @@ def test_variant_checks():
     with pytest.raises(ValueError, match="activation 'gelu' is not one of"):
         DwconvVariant(3, 1, 16, "gelu")
     assert DwconvVariant(5, 2, 16, "silu").name == "spiree_dwconv_k5s2_v16_silu"
+
+
+IN_PLACE = [v for v in VARIANTS if v.lanes == HOST_LANES == 16 and v.stride == 1 and v.kernel in (3, 5)]
+# (h, w, pads top/bottom/left/right as multiples of... given per kernel below): rows of 17 to 256
+IN_PLACE_PLANES = [(112, 112), (56, 56), (28, 28), (17, 40), (9, 256), (30, 17), (5, 33)]
+
+
+@pytest.mark.parametrize("v", IN_PLACE, ids=lambda v: v.name)
+def test_in_place(lib, v):
+    """The output written over the input, as the dwconv pass ties the dispatch's result to x
+    (stride 1, output the shape of the input, rows of 17 to 256): the planes of the call, taken
+    in three sub-ranges one after the other as workgroups are, match the reference; with one
+    sub-range, the planes outside it keep their input. "Same" and an asymmetric padding."""
+    k = v.kernel
+    vmin, vmax = BOUNDS[v.act]
+    for i, (h, wd) in enumerate(IN_PLACE_PLANES):
+        for pads in [(k // 2,) * 4, (0, k - 1, k - 1, 0)]:
+            rng = np.random.default_rng(1000 + 10 * i + pads[0])
+            n, c = (1, 3) if h * wd > 1000 else (2, 3)
+            x = rng.standard_normal((n, c, h, wd)).astype(np.float32)
+            w = rng.standard_normal((c, k, k)).astype(np.float32) / k
+            b = rng.standard_normal(c).astype(np.float32)
+            ref, scale = reference(x, w, b, k, 1, pads, v.act, vmin, vmax)
+            assert ref.shape == x.shape
+            io = x.copy()
+            cuts = [0, 1, n * c - 1, n * c]
+            for u0, u1 in zip(cuts, cuts[1:]):
+                call(lib, v.name, [io, w.reshape(c, -1), b, io], [c, h, wd, *pads, u0, u1], vmin, vmax)
+            err = np.abs(io - ref)
+            bad = ~(err <= 1e-5 * (1.0 + scale))
+            assert not bad.any(), (f"{v.name} in place {h}x{wd} pads {pads}: {int(bad.sum())} wrong of {bad.size}, "
+                                   f"first at {np.argwhere(bad)[0].tolist()}")
+            io = x.copy()
+            call(lib, v.name, [io, w.reshape(c, -1), b, io], [c, h, wd, *pads, 1, 2], vmin, vmax)
+            flat, xf = io.reshape(n * c, h, wd), x.reshape(n * c, h, wd)
+            assert np.array_equal(flat[0], xf[0]) and np.array_equal(flat[2:], xf[2:]), "wrote outside its planes"
+            assert not (np.abs(flat[1] - ref.reshape(n * c, h, wd)[1]) > 1e-5 * (1.0 + scale.reshape(n * c, h, wd)[1])).any()

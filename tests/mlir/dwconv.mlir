@@ -216,3 +216,64 @@ func.func @expect_no_rewrite(%x: tensor<1x2x9x9xf32>, %wd: tensor<2x3x3xf32>, %i
          ins(%x, %w : tensor<1x2x9x9xf32>, tensor<2x3x3xf32>) outs(%i : tensor<1x2x7x7xf32>) -> tensor<1x2x7x7xf32>
   return %0, %1, %2, %3, %4, %5 : tensor<1x2x5x5xf32>, tensor<1x2x7x4xf32>, tensor<1x2x3x3xf32>, tensor<1x2x6x6xf32>, tensor<1x2x7x7xf32>, tensor<1x2x7x7xf32>
 }
+
+// -----
+
+// REQUIRES: host-lanes-16
+// In place: a stride-1 layer whose output has its input's shape, with rows of 64 to 256 (the
+// 16-lane kernels' in-place path), on an input nothing else reads gets its result tied to the
+// input (`-> %x`): the export has no binding for the result and passes the input's memref as
+// the output. Not when something else reads the input (the second layer: its input is also
+// returned) or the input is the function's argument (the third).
+// CHECK: func.func @dwconv_0(%{{[^:]*}}: !stream.binding, %{{[^:]*}}: !stream.binding, %{{[^:]*}}: !stream.binding) {
+// CHECK: %[[IO:.*]] = stream.binding.subspan %arg0
+// CHECK: call @spiree_dwconv_k3s1_v16_minmax(%[[IO]], %{{[^,]*}}, %{{[^,]*}}, %[[IO]], %{{[^,]*}}, %{{[^,]*}}, %{{[^,]*}}
+// CHECK: func.func @dwconv_1(%{{[^:]*}}: !stream.binding, %{{[^:]*}}: !stream.binding, %{{[^:]*}}: !stream.binding, %{{[^:]*}}: !stream.binding) {
+// CHECK: func.func @dwconv_2(%{{[^:]*}}: !stream.binding, %{{[^:]*}}: !stream.binding, %{{[^:]*}}: !stream.binding, %{{[^:]*}}: !stream.binding) {
+// CHECK-LABEL: func.func @in_place_when_nothing_else_reads_x
+// CHECK-SAME: (%{{[^:]*}}: tensor<1x2x4x64xf32>, %[[Y:[^:]*]]: tensor<1x2x4x64xf32>)
+// CHECK: %[[R:.*]] = linalg.generic
+// CHECK: %[[D0:.*]] = flow.dispatch @spiree_dwconv_kernels::@dwconv_0(%[[R]], %{{.*}}, %{{.*}}) : (tensor<1x2x4x64xf32>, tensor<2x9xf32>, tensor<2xf32>) -> %[[R]]
+// CHECK: %[[R2:.*]] = linalg.generic
+// CHECK: %[[D1:.*]] = flow.dispatch @spiree_dwconv_kernels::@dwconv_1(%[[R2]], %{{.*}}, %{{.*}}) : (tensor<1x2x4x64xf32>, tensor<2x9xf32>, tensor<2xf32>) -> tensor<1x2x4x64xf32>
+// CHECK: %[[D2:.*]] = flow.dispatch @spiree_dwconv_kernels::@dwconv_2(%[[Y]], %{{.*}}, %{{.*}}) : (tensor<1x2x4x64xf32>, tensor<2x9xf32>, tensor<2xf32>) -> tensor<1x2x4x64xf32>
+// CHECK: return %[[D0]], %[[D1]], %[[R2]], %[[D2]]
+#map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+func.func @in_place_when_nothing_else_reads_x(%x: tensor<1x2x4x64xf32>, %y: tensor<1x2x4x64xf32>)
+    -> (tensor<1x2x4x64xf32>, tensor<1x2x4x64xf32>, tensor<1x2x4x64xf32>, tensor<1x2x4x64xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %init = arith.constant dense<0.0> : tensor<1x2x4x64xf32>
+  %w = arith.constant dense<0.5> : tensor<2x3x3xf32>
+  %e = tensor.empty() : tensor<1x2x4x64xf32>
+  %r = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+         ins(%x : tensor<1x2x4x64xf32>) outs(%e : tensor<1x2x4x64xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %m = arith.maximumf %in, %zero : f32
+    linalg.yield %m : f32
+  } -> tensor<1x2x4x64xf32>
+  %p = tensor.pad %r low[0, 0, 1, 1] high[0, 0, 1, 1] {
+  ^bb0(%a: index, %b: index, %c: index, %d: index):
+    tensor.yield %zero : f32
+  } : tensor<1x2x4x64xf32> to tensor<1x2x6x66xf32>
+  %0 = linalg.depthwise_conv_2d_nchw_chw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>}
+         ins(%p, %w : tensor<1x2x6x66xf32>, tensor<2x3x3xf32>) outs(%init : tensor<1x2x4x64xf32>) -> tensor<1x2x4x64xf32>
+  %r2 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+         ins(%x : tensor<1x2x4x64xf32>) outs(%e : tensor<1x2x4x64xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %m = arith.minimumf %in, %zero : f32
+    linalg.yield %m : f32
+  } -> tensor<1x2x4x64xf32>
+  %p2 = tensor.pad %r2 low[0, 0, 1, 1] high[0, 0, 1, 1] {
+  ^bb0(%a: index, %b: index, %c: index, %d: index):
+    tensor.yield %zero : f32
+  } : tensor<1x2x4x64xf32> to tensor<1x2x6x66xf32>
+  %1 = linalg.depthwise_conv_2d_nchw_chw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>}
+         ins(%p2, %w : tensor<1x2x6x66xf32>, tensor<2x3x3xf32>) outs(%init : tensor<1x2x4x64xf32>) -> tensor<1x2x4x64xf32>
+  %p3 = tensor.pad %y low[0, 0, 1, 1] high[0, 0, 1, 1] {
+  ^bb0(%a: index, %b: index, %c: index, %d: index):
+    tensor.yield %zero : f32
+  } : tensor<1x2x4x64xf32> to tensor<1x2x6x66xf32>
+  %2 = linalg.depthwise_conv_2d_nchw_chw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>}
+         ins(%p3, %w : tensor<1x2x6x66xf32>, tensor<2x3x3xf32>) outs(%init : tensor<1x2x4x64xf32>) -> tensor<1x2x4x64xf32>
+  return %0, %1, %r2, %2 : tensor<1x2x4x64xf32>, tensor<1x2x4x64xf32>, tensor<1x2x4x64xf32>, tensor<1x2x4x64xf32>
+}
