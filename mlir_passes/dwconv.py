@@ -21,7 +21,8 @@ its input is what the layer before has just written. Measured on MobileNet-v1 de
 (alternating, one thread): its 112x112 depthwise layer 0.196 -> 0.115 ms and the 1x1 layer after
 it 0.571 -> 0.517 (the network 11.34 -> 11.21 ms); MobileNetV2 6.83 -> 6.73, EfficientNet-B0
 10.51 -> 10.47. The 56x56 and 28x28 layers in place as well measured slower (the stride-2 layer
-after MobileNet-v1's 56x56 one 0.062 -> 0.088 ms, the network even), hence rows of 64 or more.
+after MobileNet-v1's 56x56 one 0.062 -> 0.088 and 0.063 -> 0.092 ms in two runs, the network
+even and 11.32 -> 11.50 ms), hence rows of 64 or more.
 
 Before:
     %p = tensor.pad %x low[0, 0, 1, 2] high[0, 0, 2, 1] { tensor.yield %zero } : tensor<1x8x9x9xf32> to tensor<1x8x12x12xf32>
