@@ -54,6 +54,11 @@ def run(lib, v, x, w, b, pads, vmin, vmax, units=None):
     return y
 
 
+def wrong(y, ref, scale):
+    """Elements outside the tolerance (NaN, i.e. unwritten, counts as wrong)."""
+    return ~(np.abs(y - ref) <= 1e-5 * (1.0 + scale))
+
+
 def check(lib, v, shape, pads, seed, units=None):
     rng = np.random.default_rng(seed)
     n, c, h, wd = shape
@@ -66,10 +71,9 @@ def check(lib, v, shape, pads, seed, units=None):
     u0, u1 = units if units is not None else (0, n * c)
     ys, refs, scales = (a.reshape(n * c, *a.shape[2:]) for a in (y, ref, scale))
     assert np.isnan(ys[:u0]).all() and np.isnan(ys[u1:]).all(), f"{v.name}: wrote outside units [{u0}, {u1})"
-    err = np.abs(ys[u0:u1] - refs[u0:u1])
-    bad = ~(err <= 1e-5 * (1.0 + scales[u0:u1]))  # NaN (unwritten) counts as bad
+    bad = wrong(ys[u0:u1], refs[u0:u1], scales[u0:u1])
     assert not bad.any(), (f"{v.name} shape {shape} pads {pads}: {int(bad.sum())} wrong of {bad.size}, "
-                           f"first at {np.argwhere(bad)[0].tolist()}, max err {np.nanmax(err)}")
+                           f"first at {np.argwhere(bad)[0].tolist()}, max err {np.nanmax(np.abs(ys[u0:u1] - refs[u0:u1]))}")
 
 
 def paddings(k, h, w, rng):
@@ -197,12 +201,11 @@ def test_in_place(lib, v):
             cuts = [0, 1, n * c - 1, n * c]
             for u0, u1 in zip(cuts, cuts[1:]):
                 call(lib, v.name, [io, w.reshape(c, -1), b, io], [c, h, wd, *pads, u0, u1], vmin, vmax)
-            err = np.abs(io - ref)
-            bad = ~(err <= 1e-5 * (1.0 + scale))
+            bad = wrong(io, ref, scale)
             assert not bad.any(), (f"{v.name} in place {h}x{wd} pads {pads}: {int(bad.sum())} wrong of {bad.size}, "
                                    f"first at {np.argwhere(bad)[0].tolist()}")
             io = x.copy()
             call(lib, v.name, [io, w.reshape(c, -1), b, io], [c, h, wd, *pads, 1, 2], vmin, vmax)
             flat, xf = io.reshape(n * c, h, wd), x.reshape(n * c, h, wd)
             assert np.array_equal(flat[0], xf[0]) and np.array_equal(flat[2:], xf[2:]), "wrote outside its planes"
-            assert not (np.abs(flat[1] - ref.reshape(n * c, h, wd)[1]) > 1e-5 * (1.0 + scale.reshape(n * c, h, wd)[1])).any()
+            assert not wrong(flat[1], ref.reshape(n * c, h, wd)[1], scale.reshape(n * c, h, wd)[1]).any()
